@@ -1,0 +1,201 @@
+//! The dispatcher: passes that claim due keys under the global concurrency limit and run
+//! each claim against a [`Reconciler`], then act on its answer (DESIGN §2, §3.5–3.7).
+
+mod run;
+mod trigger;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::time::sleep_until;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, error, info};
+
+use crate::queue::{Queue, QueueError};
+use crate::reconciler::Reconciler;
+
+pub use trigger::Trigger;
+
+/// How a dispatcher paces its passes and runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DispatcherConfig {
+    /// Keys in progress at once, across every dispatcher sharing the storage.
+    pub concurrency: usize,
+    /// Keys one pass may launch.
+    pub batch_size: usize,
+    /// A pass runs at least this often, even with no trigger.
+    pub poll_interval: Duration,
+    /// Passes start no closer together than this (the rate limit).
+    pub pass_interval: Duration,
+    /// How long shutdown waits for in-flight keys to be handed back.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for DispatcherConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 20,
+            batch_size: 20,
+            poll_interval: Duration::from_secs(10),
+            pass_interval: Duration::from_secs(1),
+            shutdown_grace: Duration::from_secs(8),
+        }
+    }
+}
+
+/// How often a pass also counts the dead letters (a separate listing).
+const DEAD_LETTER_REFRESH: Duration = Duration::from_secs(60);
+
+/// Runs keys from a queue against a reconciler.
+pub struct Dispatcher {
+    queue: Queue,
+    reconciler: Arc<dyn Reconciler>,
+    config: DispatcherConfig,
+    trigger: Trigger,
+}
+
+impl std::fmt::Debug for Dispatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dispatcher")
+            .field("queue", &self.queue)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Dispatcher {
+    /// A dispatcher for `queue` that calls `reconciler`.
+    pub fn new(queue: Queue, reconciler: Arc<dyn Reconciler>, config: DispatcherConfig) -> Self {
+        let trigger = Trigger::new(queue.metrics().clone());
+        Self {
+            queue,
+            reconciler,
+            config,
+            trigger,
+        }
+    }
+
+    /// The handle that asks this dispatcher for a pass.
+    pub fn trigger(&self) -> Trigger {
+        self.trigger.clone()
+    }
+
+    /// Runs passes until `shutdown` fires; then stops claiming and hands in-flight keys back
+    /// as short requeues that keep their attempt counts.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let runs = TaskTracker::new();
+        let stop_runs = CancellationToken::new();
+        let mut next_wake = Instant::now();
+        let mut last_pass: Option<Instant> = None;
+        let mut dead_letters_counted: Option<Instant> = None;
+        info!(
+            concurrency = self.config.concurrency,
+            batch = self.config.batch_size,
+            "dispatcher started"
+        );
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                _ = self.trigger.requested() => {}
+                _ = sleep_until(next_wake.into()) => {}
+            }
+            if let Some(last) = last_pass {
+                let earliest = last + self.config.pass_interval;
+                tokio::select! {
+                    biased;
+                    _ = shutdown.cancelled() => break,
+                    _ = sleep_until(earliest.into()) => {}
+                }
+            }
+            self.trigger.serve();
+            let now = Instant::now();
+            last_pass = Some(now);
+            next_wake = now + self.config.poll_interval;
+            let count_dead =
+                dead_letters_counted.is_none_or(|at| at.elapsed() >= DEAD_LETTER_REFRESH);
+            if count_dead {
+                dead_letters_counted = Some(now);
+            }
+            match self.pass(&runs, &stop_runs, count_dead).await {
+                Ok(Some(due)) => {
+                    let wait = due.duration_since(self.queue.now()).unwrap_or_default();
+                    next_wake = next_wake.min(Instant::now() + wait);
+                }
+                Ok(None) => {}
+                Err(e) => error!(error = %e, chain = %chain(&e), "dispatch pass failed"),
+            }
+        }
+        info!(
+            in_flight = runs.len(),
+            "dispatcher stopping: handing in-flight keys back"
+        );
+        stop_runs.cancel();
+        runs.close();
+        if tokio::time::timeout(self.config.shutdown_grace, runs.wait())
+            .await
+            .is_err()
+        {
+            error!(
+                "in-flight keys were not handed back in time; their leases will lapse and they will be recovered"
+            );
+        }
+    }
+
+    /// One pass: list, recover orphans, claim what may launch, start the runs. Returns when
+    /// the next waiting key becomes due.
+    async fn pass(
+        &self,
+        runs: &TaskTracker,
+        stop_runs: &CancellationToken,
+        count_dead: bool,
+    ) -> Result<Option<SystemTime>, QueueError> {
+        let started = Instant::now();
+        let snapshot = self.queue.pass_snapshot().await?;
+        let metrics = self.queue.metrics();
+        metrics.observe_enumerate(started.elapsed());
+        let dead = if count_dead {
+            Some(self.queue.dead_letters().await?.len())
+        } else {
+            None
+        };
+        metrics.observe_snapshot(&snapshot, dead);
+        let want = snapshot.launchable(self.config.concurrency, self.config.batch_size);
+        let due = snapshot.due();
+        debug!(
+            due = due.len(),
+            in_progress = snapshot.in_progress.len(),
+            want,
+            "dispatch pass"
+        );
+        if want > 0 && !due.is_empty() {
+            for claim in self
+                .queue
+                .claim(&due, want, self.config.concurrency)
+                .await?
+            {
+                runs.spawn(run::run(
+                    self.queue.clone(),
+                    self.reconciler.clone(),
+                    claim,
+                    stop_runs.clone(),
+                    self.trigger.clone(),
+                ));
+            }
+        }
+        Ok(snapshot.next_due_at())
+    }
+}
+
+/// An error and its causes, `: `-separated, for one log field.
+pub(crate) fn chain(error: &dyn std::error::Error) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
+}

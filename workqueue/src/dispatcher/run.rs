@@ -1,0 +1,130 @@
+//! One claimed key's run: call the reconciler, then complete, requeue, retry, dead-letter or
+//! drop the key according to its answer.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use super::{Trigger, chain};
+use crate::backoff::jitter;
+use crate::claim::{Claim, Failure};
+use crate::metrics::CompletionStatus;
+use crate::queue::{Queue, QueueError};
+use crate::reconciler::{Action, ReconcileError, Reconciler, Requeue};
+
+/// The longest floor a reconciler may ask for.
+pub(crate) const MAX_FLOOR: Duration = Duration::from_secs(3600);
+/// A key handed back at shutdown waits this long, plus up to [`SHUTDOWN_JITTER`].
+const SHUTDOWN_REQUEUE: Duration = Duration::from_secs(15);
+const SHUTDOWN_JITTER: Duration = Duration::from_secs(30);
+
+pub(super) async fn run(
+    queue: Queue,
+    reconciler: Arc<dyn Reconciler>,
+    claim: Claim,
+    stop: CancellationToken,
+    trigger: Trigger,
+) {
+    let key = claim.key().to_owned();
+    let priority = claim.priority();
+    let lost = claim.cancelled();
+    let started = Instant::now();
+    let answer = tokio::select! {
+        answer = reconciler.reconcile(&key, priority) => Some(answer),
+        _ = lost.cancelled() => None,
+        _ = stop.cancelled() => None,
+    };
+    queue.metrics().observe_process(priority, started.elapsed());
+    match answer {
+        Some(answer) => settle(&queue, claim, answer).await,
+        None if stop.is_cancelled() && !lost.is_cancelled() => {
+            let delay = SHUTDOWN_REQUEUE + jitter(SHUTDOWN_JITTER, &mut rand::rng());
+            report(&key, "hand back", claim.release(delay).await);
+        }
+        None => warn!(%key, "stopped reconciling: the claim was lost"),
+    }
+    trigger.nudge();
+}
+
+async fn settle(queue: &Queue, claim: Claim, answer: Result<Action, ReconcileError>) {
+    let key = claim.key().to_owned();
+    let (priority, queued_at, attempts) = (claim.priority(), claim.queued_at(), claim.attempts());
+    let complete = |status| {
+        queue
+            .metrics()
+            .observe_completion(status, priority, queued_at, attempts + 1, queue.now())
+    };
+    match answer {
+        Ok(action) => {
+            if let Err(e) = enqueue_all(queue, &action).await {
+                let message = format!(
+                    "failed to enqueue the keys the reconciler asked for: {}",
+                    chain(&e)
+                );
+                warn!(%key, error = %message, "retrying the key");
+                report(&key, "retry", claim.fail(&message).await.map(|_| ()));
+                return;
+            }
+            match action.requeue() {
+                None => {
+                    if report(&key, "complete", claim.complete().await) {
+                        complete(CompletionStatus::Success);
+                    }
+                }
+                Some(Requeue::After(delay)) => {
+                    report(&key, "requeue", claim.requeue_after(delay).await);
+                }
+                Some(Requeue::Floor(delay)) => {
+                    report(
+                        &key,
+                        "requeue",
+                        claim.requeue_floor(delay.min(MAX_FLOOR)).await,
+                    );
+                }
+            }
+        }
+        Err(ReconcileError::NonRetriable(message)) => {
+            warn!(%key, %message, "dropping the key: the reconciler said not to retry");
+            if report(&key, "drop", claim.complete().await) {
+                complete(CompletionStatus::Dropped);
+            }
+        }
+        Err(ReconcileError::Retriable(e)) => match claim.fail(&e.to_string()).await {
+            Ok(Failure::Retrying { at }) => {
+                let wait = at.duration_since(queue.now()).unwrap_or_default();
+                info!(%key, error = %e, attempts = attempts + 1, retry_in = ?wait, "reconcile failed; will retry");
+            }
+            Ok(Failure::DeadLettered) => {
+                error!(%key, error = %e, attempts = attempts + 1, "reconcile failed too often; dead-lettered");
+                complete(CompletionStatus::DeadLetter);
+            }
+            Err(qe) => {
+                report(&key, "retry", Err(qe));
+            }
+        },
+    }
+}
+
+async fn enqueue_all(queue: &Queue, action: &Action) -> Result<(), QueueError> {
+    for next in action.queue_keys() {
+        queue.enqueue(&next.key, next.priority, next.delay).await?;
+    }
+    Ok(())
+}
+
+/// Logs a failed queue operation; returns whether it succeeded.
+fn report(key: &str, what: &str, result: Result<(), QueueError>) -> bool {
+    match result {
+        Ok(()) => true,
+        Err(e @ QueueError::Lost { .. }) => {
+            warn!(%key, error = %e, "could not {what} the key");
+            false
+        }
+        Err(e) => {
+            error!(%key, error = %chain(&e), "could not {what} the key; its lease will lapse and it will run again");
+            false
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! Dispatch triggers: any number of callers may ask for a pass; at most one waits, the rest
+//! are shed (DESIGN §3.5).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::sync::Notify;
+
+use crate::metrics::{Metrics, TriggerResult};
+
+/// A handle that asks the dispatcher for a pass; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Trigger {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    /// Set while a pass is pending: later triggers are covered by it and shed.
+    pending: AtomicBool,
+    notify: Notify,
+    metrics: Metrics,
+}
+
+impl Trigger {
+    pub(crate) fn new(metrics: Metrics) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                pending: AtomicBool::new(false),
+                notify: Notify::new(),
+                metrics,
+            }),
+        }
+    }
+
+    /// Asks for a pass (a receiver's nudge, a push notification, a scheduler tick).
+    pub fn fire(&self) -> TriggerResult {
+        let result = self.request();
+        self.inner.metrics.observe_trigger(result);
+        result
+    }
+
+    /// Asks for a pass without counting it as an outside trigger (capacity freed up).
+    pub(crate) fn nudge(&self) {
+        self.request();
+    }
+
+    fn request(&self) -> TriggerResult {
+        if self.inner.pending.swap(true, Ordering::AcqRel) {
+            TriggerResult::Shed
+        } else {
+            self.inner.notify.notify_one();
+            TriggerResult::Dispatched
+        }
+    }
+
+    /// Waits until a pass is requested.
+    pub(crate) async fn requested(&self) {
+        self.inner.notify.notified().await;
+    }
+
+    /// Marks the pending request as served: a pass is starting now.
+    pub(crate) fn serve(&self) {
+        self.inner.pending.store(false, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn fire_should_shed_triggers_while_one_is_pending() {
+        let trigger = Trigger::new(Metrics::new());
+        assert_eq!(trigger.fire(), TriggerResult::Dispatched);
+        assert_eq!(trigger.fire(), TriggerResult::Shed);
+        trigger.requested().await;
+        trigger.serve();
+        assert_eq!(trigger.fire(), TriggerResult::Dispatched);
+    }
+}

@@ -1,0 +1,45 @@
+//! A durable, deduplicating, prioritized workqueue over object storage, with its gRPC
+//! receiver, its dispatcher, and the SDK reconcilers are written with.
+//!
+//! # Layout
+//! * [`storage`]: the seam (a few conditional object operations) and its backends:
+//!   [`storage::MemoryStorage`] and [`storage::DirStorage`].
+//! * [`entry`], [`backoff`], [`key`]: the pure rules: records and their merge and order,
+//!   retry delays, key validation and encoding.
+//! * [`queue`]: the queue rules of DESIGN §3 on top of the seam (its docs give the storage
+//!   layout and the operations each step costs); [`claim`]: an owned in-progress key.
+//! * [`receiver`]: the gRPC service clients enqueue through.
+//! * [`dispatcher`]: passes, triggers and runs against a reconciler.
+//! * [`reconciler`]: the SDK: the [`reconciler::Reconciler`] trait, [`reconciler::serve`] and
+//!   the gRPC client the dispatcher uses.
+//! * [`metrics`], [`http`], [`server`]: what every process exposes and how it listens.
+//! * [`github`]: parsing GitHub keys for reconcilers.
+//! * `conformance` (feature `conformance`): the suites every storage backend must pass.
+
+pub mod backoff;
+pub mod claim;
+pub mod clock;
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
+pub mod dispatcher;
+pub mod entry;
+pub mod github;
+pub mod http;
+pub mod key;
+pub mod metrics;
+pub mod queue;
+pub mod receiver;
+pub mod reconciler;
+pub mod server;
+pub mod storage;
+
+/// The generated types of `proto/workqueue.proto` (package `chainguard.workqueue`).
+#[allow(missing_docs, unreachable_pub, clippy::all)]
+pub mod proto {
+    tonic::include_proto!("chainguard.workqueue");
+}
+
+pub use claim::{Claim, Failure};
+pub use dispatcher::{Dispatcher, DispatcherConfig, Trigger};
+pub use queue::{Enqueued, KeyState, KeyStatus, Queue, QueueConfig, QueueError};
+pub use receiver::Receiver;

@@ -1,0 +1,112 @@
+//! The receiver: the gRPC `WorkqueueService` through which clients enqueue keys and ask where
+//! a key is. It answers OK only once the key is durably stored.
+
+use std::time::Duration;
+
+use tonic::{Request, Response, Status};
+use tracing::warn;
+
+use crate::clock::unix_seconds;
+use crate::dispatcher::{Trigger, chain};
+use crate::proto::key_state::Status as WireStatus;
+use crate::proto::workqueue_service_server::{WorkqueueService, WorkqueueServiceServer};
+use crate::proto::{GetKeyStateRequest, KeyState, ProcessRequest, ProcessResponse};
+use crate::queue::{KeyStatus, Queue, QueueError};
+
+/// The longest delay an enqueue may ask for: ten years.
+const MAX_DELAY_SECONDS: i64 = 10 * 365 * 24 * 3600;
+
+/// The receiving side of the queue.
+#[derive(Clone, Debug)]
+pub struct Receiver {
+    queue: Queue,
+    nudge: Option<Trigger>,
+}
+
+impl Receiver {
+    /// A receiver that enqueues into `queue`.
+    pub fn new(queue: Queue) -> Self {
+        Self { queue, nudge: None }
+    }
+
+    /// Also asks this dispatcher (in the same process) for a pass after each enqueue.
+    pub fn with_nudge(self, trigger: Trigger) -> Self {
+        Self {
+            nudge: Some(trigger),
+            ..self
+        }
+    }
+
+    /// The gRPC service.
+    pub fn into_service(self) -> WorkqueueServiceServer<Self> {
+        WorkqueueServiceServer::new(self)
+    }
+}
+
+/// The one place queue errors become gRPC statuses.
+fn status_of(error: &QueueError) -> Status {
+    match error {
+        QueueError::InvalidKey(e) => Status::invalid_argument(e.to_string()),
+        e => {
+            warn!(error = %chain(e), "workqueue request failed");
+            Status::unavailable(chain(e))
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl WorkqueueService for Receiver {
+    async fn process(
+        &self,
+        request: Request<ProcessRequest>,
+    ) -> Result<Response<ProcessResponse>, Status> {
+        let request = request.into_inner();
+        if request.delay_seconds < 0 {
+            return Err(Status::invalid_argument(format!(
+                "delay_seconds must not be negative, got {}",
+                request.delay_seconds
+            )));
+        }
+        if request.delay_seconds > MAX_DELAY_SECONDS {
+            return Err(Status::invalid_argument(format!(
+                "delay_seconds must be at most {MAX_DELAY_SECONDS} (ten years), got {}",
+                request.delay_seconds
+            )));
+        }
+        let delay = Duration::from_secs(request.delay_seconds.unsigned_abs());
+        self.queue
+            .enqueue(&request.key, request.priority, delay)
+            .await
+            .map_err(|e| status_of(&e))?;
+        if let Some(trigger) = &self.nudge {
+            trigger.fire();
+        }
+        Ok(Response::new(ProcessResponse::default()))
+    }
+
+    async fn get_key_state(
+        &self,
+        request: Request<GetKeyStateRequest>,
+    ) -> Result<Response<KeyState>, Status> {
+        let key = request.into_inner().key;
+        let state = self.queue.state(&key).await.map_err(|e| status_of(&e))?;
+        let Some(state) = state else {
+            return Err(Status::not_found(format!(
+                "key {key:?} is not in the queue"
+            )));
+        };
+        let status = match state.status {
+            KeyStatus::Queued => WireStatus::Queued,
+            KeyStatus::InProgress => WireStatus::InProgress,
+            KeyStatus::DeadLetter => WireStatus::DeadLetter,
+        };
+        Ok(Response::new(KeyState {
+            key: state.key,
+            status: status as i32,
+            priority: state.priority,
+            attempts: i32::try_from(state.attempts).unwrap_or(i32::MAX),
+            queued_time: unix_seconds(state.queued_at),
+            not_before_time: state.not_before.map_or(0, unix_seconds),
+        }))
+    }
+}

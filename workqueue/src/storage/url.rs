@@ -1,0 +1,139 @@
+//! Storage URLs (`memory://`, `file://DIR`, `gs://BUCKET[/PREFIX]`), parsed once into a typed
+//! choice of backend.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use super::{DirStorage, MemoryStorage, Storage, StorageError};
+
+/// Where the queue keeps its objects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StorageUrl {
+    /// `memory://`: this process only, gone when it exits.
+    Memory,
+    /// `file://DIR`: a local directory (relative or absolute), durable and shared by every
+    /// process on the machine.
+    Dir(PathBuf),
+    /// `gs://BUCKET[/PREFIX]`: a Google Cloud Storage bucket.
+    Gcs {
+        /// The bucket name.
+        bucket: String,
+        /// A name prefix inside the bucket, empty for the whole bucket.
+        prefix: String,
+    },
+}
+
+/// A storage URL that could not be parsed.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "invalid storage URL {url:?}: {reason} (expected memory://, file://DIR or gs://BUCKET[/PREFIX])"
+)]
+pub struct InvalidStorageUrl {
+    url: String,
+    reason: &'static str,
+}
+
+impl FromStr for StorageUrl {
+    type Err = InvalidStorageUrl;
+
+    fn from_str(url: &str) -> Result<Self, Self::Err> {
+        let invalid = |reason| InvalidStorageUrl {
+            url: url.to_owned(),
+            reason,
+        };
+        if url == "memory://" || url == "memory:" {
+            return Ok(Self::Memory);
+        }
+        if let Some(path) = url.strip_prefix("file://") {
+            if path.is_empty() {
+                return Err(invalid("the directory is missing"));
+            }
+            return Ok(Self::Dir(PathBuf::from(path)));
+        }
+        if let Some(rest) = url.strip_prefix("gs://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(invalid("the bucket is missing"));
+            }
+            return Ok(Self::Gcs {
+                bucket: bucket.to_owned(),
+                prefix: prefix.trim_end_matches('/').to_owned(),
+            });
+        }
+        Err(invalid("unknown scheme"))
+    }
+}
+
+impl fmt::Display for StorageUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Memory => write!(f, "memory://"),
+            Self::Dir(path) => write!(f, "file://{}", path.display()),
+            Self::Gcs { bucket, prefix } if prefix.is_empty() => write!(f, "gs://{bucket}"),
+            Self::Gcs { bucket, prefix } => write!(f, "gs://{bucket}/{prefix}"),
+        }
+    }
+}
+
+impl StorageUrl {
+    /// Opens the backend this URL names.
+    pub async fn open(&self) -> Result<Arc<dyn Storage>, StorageError> {
+        match self {
+            Self::Memory => Ok(Arc::new(MemoryStorage::new())),
+            Self::Dir(path) => Ok(Arc::new(DirStorage::open(path.clone()).await?)),
+            Self::Gcs { .. } => Err(StorageError::Backend {
+                op: "open",
+                name: self.to_string(),
+                transient: false,
+                source: "gs:// storage is not supported yet; use file://DIR or memory://".into(),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_should_accept_each_scheme() {
+        assert_eq!(
+            "memory://".parse::<StorageUrl>().unwrap(),
+            StorageUrl::Memory
+        );
+        assert_eq!(
+            "file://.reconcilers".parse::<StorageUrl>().unwrap(),
+            StorageUrl::Dir(".reconcilers".into())
+        );
+        assert_eq!(
+            "file:///var/lib/q".parse::<StorageUrl>().unwrap(),
+            StorageUrl::Dir("/var/lib/q".into())
+        );
+        assert_eq!(
+            "gs://b/p/".parse::<StorageUrl>().unwrap(),
+            StorageUrl::Gcs {
+                bucket: "b".into(),
+                prefix: "p".into()
+            }
+        );
+    }
+
+    #[test]
+    fn parse_should_refuse_unknown_or_incomplete_urls() {
+        for bad in ["s3://b", "file://", "gs://", "/tmp/x", ""] {
+            let err = bad.parse::<StorageUrl>().unwrap_err().to_string();
+            assert!(err.contains("expected memory://"), "{err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn open_should_say_gcs_is_not_supported_yet() {
+        let url: StorageUrl = "gs://bucket".parse().unwrap();
+        let err = url.open().await.unwrap_err();
+        assert!(format!("{err:#}").contains("gs://bucket"), "{err}");
+        let source = std::error::Error::source(&err).unwrap().to_string();
+        assert!(source.contains("not supported yet"), "{source}");
+    }
+}
