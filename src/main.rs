@@ -1,1 +1,66 @@
-fn main() {}
+//! `reconcilers`: one binary for every process of the system. This file is wiring only: the
+//! command line, logging and signals; each subcommand hands a typed configuration to a library.
+
+mod args;
+mod cmd;
+mod logging;
+
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+/// GitHub webhooks and CloudEvents into a durable workqueue, dispatched to reconcilers.
+#[derive(Debug, Parser)]
+#[command(name = "reconcilers", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Everything in one process on local storage: receiver and dispatcher.
+    Dev(cmd::dev::DevArgs),
+    /// The gRPC receiver clients enqueue keys through.
+    Receiver(cmd::receiver::ReceiverArgs),
+    /// The dispatcher that runs due keys against a reconciler.
+    Dispatcher(cmd::dispatcher::DispatcherArgs),
+    /// Inspect and repair a queue's storage.
+    Queue(cmd::queue::QueueArgs),
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    logging::init();
+    let shutdown = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    let long_running = !matches!(cli.command, Command::Queue(_));
+    let result = match cli.command {
+        Command::Dev(args) => cmd::dev::run(args, shutdown).await,
+        Command::Receiver(args) => cmd::receiver::run(args, shutdown).await,
+        Command::Dispatcher(args) => cmd::dispatcher::run(args, shutdown).await,
+        Command::Queue(args) => cmd::queue::run(args).await,
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            if long_running {
+                tracing::error!(error = format!("{e:#}"), "exiting");
+            }
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Fires `shutdown` on SIGTERM (Cloud Run, Kubernetes) or SIGINT (Ctrl-C).
+async fn cancel_on_signal(shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("install the SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("install the SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+    }
+    shutdown.cancel();
+}

@@ -12,7 +12,8 @@
 //! * [`dispatcher`]: passes, triggers and runs against a reconciler.
 //! * [`reconciler`]: the SDK: the [`reconciler::Reconciler`] trait, [`reconciler::serve`] and
 //!   the gRPC client the dispatcher uses.
-//! * [`metrics`], [`http`], [`server`]: what every process exposes and how it listens.
+//! * [`metrics`], [`http`], [`server`]: what every process exposes and how it listens;
+//!   [`service`]: a receiver, a dispatcher or both, run until shutdown.
 //! * [`github`]: parsing GitHub keys for reconcilers.
 //! * `conformance` (feature `conformance`): the suites every storage backend must pass.
 
@@ -31,6 +32,7 @@ pub mod queue;
 pub mod receiver;
 pub mod reconciler;
 pub mod server;
+pub mod service;
 pub mod storage;
 
 /// The generated types of `proto/workqueue.proto` (package `chainguard.workqueue`).

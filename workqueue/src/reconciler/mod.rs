@@ -21,6 +21,7 @@
 //! ```
 
 mod action;
+mod log;
 mod remote;
 mod server;
 mod wire;
@@ -28,7 +29,8 @@ mod wire;
 use async_trait::async_trait;
 
 pub use action::{Action, QueueKey, ReconcileError, Requeue};
-pub use remote::RemoteReconciler;
+pub use log::LogReconciler;
+pub use remote::{InvalidAddress, RemoteReconciler};
 pub use server::{ReconcilerService, serve, service};
 
 /// Makes the world match the desired state of one key.

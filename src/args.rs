@@ -1,0 +1,165 @@
+//! Options shared by several subcommands, each also read from the environment names the
+//! reference deployments use (DESIGN §6).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use workqueue::backoff::Backoff;
+use workqueue::storage::StorageUrl;
+use workqueue::{DispatcherConfig, QueueConfig};
+
+/// Parses `500ms`, `1s`, `10m`, `1h30m`.
+pub(crate) fn duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("{e} (expected e.g. 500ms, 30s, 10m)"))
+}
+
+/// Where the queue lives.
+#[derive(Debug, Args)]
+pub(crate) struct StorageArgs {
+    /// Queue storage: file://DIR, memory:// or gs://BUCKET[/PREFIX]. WORKQUEUE_BUCKET=NAME
+    /// stands for gs://NAME when this is not set.
+    #[arg(long, env = "WORKQUEUE_STORAGE", global = true)]
+    storage: Option<StorageUrl>,
+}
+
+impl StorageArgs {
+    /// The storage URL: the flag, else `WORKQUEUE_BUCKET`, else `default`.
+    pub(crate) fn resolve(&self, default: Option<&str>) -> anyhow::Result<StorageUrl> {
+        if let Some(url) = &self.storage {
+            return Ok(url.clone());
+        }
+        if let Some(bucket) = std::env::var("WORKQUEUE_BUCKET")
+            .ok()
+            .filter(|b| !b.is_empty())
+        {
+            return format!("gs://{bucket}").parse().context("WORKQUEUE_BUCKET");
+        }
+        match default {
+            Some(url) => Ok(url.parse()?),
+            None => bail!(
+                "no storage given: pass --storage URL (or set WORKQUEUE_STORAGE or WORKQUEUE_BUCKET)"
+            ),
+        }
+    }
+}
+
+/// The HTTP and gRPC listen addresses.
+#[derive(Debug, Args)]
+pub(crate) struct ListenArgs {
+    /// HTTP address (health, metrics, dispatch triggers). Default 127.0.0.1:8080, or
+    /// 0.0.0.0:$PORT when PORT is set.
+    #[arg(long, env = "WORKQUEUE_LISTEN")]
+    listen: Option<SocketAddr>,
+}
+
+impl ListenArgs {
+    /// The HTTP address: the flag, else `0.0.0.0:$PORT`, else `default`.
+    pub(crate) fn http(&self, default: &str) -> anyhow::Result<SocketAddr> {
+        resolve_addr(self.listen, default)
+    }
+}
+
+/// The gRPC listen address.
+#[derive(Debug, Args)]
+pub(crate) struct GrpcListenArgs {
+    /// gRPC address (the receiver and gRPC health). The same address as --listen serves both
+    /// on one port. Default 127.0.0.1:8081, or 0.0.0.0:$PORT when PORT is set.
+    #[arg(long, env = "WORKQUEUE_GRPC_LISTEN")]
+    grpc_listen: Option<SocketAddr>,
+}
+
+impl GrpcListenArgs {
+    /// The gRPC address: the flag, else `0.0.0.0:$PORT`, else `default`.
+    pub(crate) fn grpc(&self, default: &str) -> anyhow::Result<SocketAddr> {
+        resolve_addr(self.grpc_listen, default)
+    }
+}
+
+fn resolve_addr(flag: Option<SocketAddr>, default: &str) -> anyhow::Result<SocketAddr> {
+    if let Some(addr) = flag {
+        return Ok(addr);
+    }
+    if let Ok(port) = std::env::var("PORT") {
+        let port: u16 = port
+            .parse()
+            .with_context(|| format!("PORT={port:?} is not a port number"))?;
+        return Ok(SocketAddr::from(([0, 0, 0, 0], port)));
+    }
+    Ok(default.parse()?)
+}
+
+/// How keys are dispatched and retried.
+#[derive(Debug, Args)]
+pub(crate) struct DispatchArgs {
+    /// Keys in progress at once, across every dispatcher sharing the storage.
+    #[arg(long, env = "WORKQUEUE_CONCURRENCY", default_value_t = 20)]
+    concurrency: usize,
+    /// Keys one dispatch pass may launch (default: the concurrency).
+    #[arg(long, env = "WORKQUEUE_BATCH_SIZE")]
+    batch_size: Option<usize>,
+    /// Failed attempts before a key is dead-lettered; 0 retries forever.
+    #[arg(long, env = "WORKQUEUE_MAX_RETRY", default_value_t = 100)]
+    max_retry: u32,
+    /// Retry delay after the first failure; it doubles with each failure.
+    #[arg(long, env = "WORKQUEUE_BACKOFF_BASE", default_value = "30s", value_parser = duration)]
+    backoff_base: Duration,
+    /// The cap on the retry delay.
+    #[arg(long, env = "WORKQUEUE_BACKOFF_MAX", default_value = "10m", value_parser = duration)]
+    backoff_max: Duration,
+    /// How long a claim lasts unless renewed (renewed every third of it).
+    #[arg(long, env = "WORKQUEUE_LEASE", default_value = "15m", value_parser = duration)]
+    lease: Duration,
+    /// Passes run at least this often without a trigger (default: 1s on local storage, 10s on
+    /// GCS, where bucket notifications trigger passes).
+    #[arg(long, env = "WORKQUEUE_POLL_INTERVAL", value_parser = duration)]
+    poll_interval: Option<Duration>,
+    /// Passes start no closer together than this (default: 50ms on local storage, 1s on GCS,
+    /// where each pass costs list calls).
+    #[arg(long, env = "WORKQUEUE_PASS_INTERVAL", value_parser = duration)]
+    pass_interval: Option<Duration>,
+    /// A reconcile call that takes longer fails (and is retried).
+    #[arg(long, env = "WORKQUEUE_RECONCILE_TIMEOUT", default_value = "10m", value_parser = duration)]
+    pub(crate) reconcile_timeout: Duration,
+}
+
+impl DispatchArgs {
+    /// The queue rules these options give.
+    pub(crate) fn queue(&self) -> anyhow::Result<QueueConfig> {
+        if self.lease < Duration::from_secs(1) {
+            bail!("--lease must be at least 1s, got {:?}", self.lease);
+        }
+        if self.backoff_base.is_zero() || self.backoff_max < self.backoff_base {
+            bail!("--backoff-base must be positive and at most --backoff-max");
+        }
+        Ok(QueueConfig {
+            lease: self.lease,
+            max_retry: self.max_retry,
+            backoff: Backoff {
+                base: self.backoff_base,
+                max: self.backoff_max,
+            },
+        })
+    }
+
+    /// The dispatcher pacing these options give, for `storage`.
+    pub(crate) fn dispatcher(&self, storage: &StorageUrl) -> anyhow::Result<DispatcherConfig> {
+        if self.concurrency == 0 {
+            bail!("--concurrency must be at least 1");
+        }
+        let remote = matches!(storage, StorageUrl::Gcs { .. });
+        let (poll, pass) = if remote {
+            (Duration::from_secs(10), Duration::from_secs(1))
+        } else {
+            (Duration::from_secs(1), Duration::from_millis(50))
+        };
+        Ok(DispatcherConfig {
+            concurrency: self.concurrency,
+            batch_size: self.batch_size.unwrap_or(self.concurrency).max(1),
+            poll_interval: self.poll_interval.unwrap_or(poll),
+            pass_interval: self.pass_interval.unwrap_or(pass),
+            ..DispatcherConfig::default()
+        })
+    }
+}

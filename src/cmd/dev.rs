@@ -1,0 +1,43 @@
+//! `reconcilers dev`: receiver and dispatcher in one process, on local storage by default.
+
+use std::sync::Arc;
+
+use clap::Args;
+use tokio_util::sync::CancellationToken;
+use workqueue::reconciler::{LogReconciler, Reconciler, RemoteReconciler};
+use workqueue::service::{Service, run as run_service};
+
+use crate::args::{DispatchArgs, GrpcListenArgs, ListenArgs, StorageArgs};
+
+/// Options of `reconcilers dev`.
+#[derive(Debug, Args)]
+pub(crate) struct DevArgs {
+    #[command(flatten)]
+    storage: StorageArgs,
+    #[command(flatten)]
+    listen: ListenArgs,
+    #[command(flatten)]
+    grpc_listen: GrpcListenArgs,
+    /// The reconciler's gRPC address (http://HOST:PORT); without it, a built-in reconciler
+    /// logs each key.
+    #[arg(long, env = "WORKQUEUE_TARGET")]
+    reconciler: Option<String>,
+    #[command(flatten)]
+    dispatch: DispatchArgs,
+}
+
+pub(crate) async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let storage = args.storage.resolve(Some("file://.reconcilers"))?;
+    let reconciler: Arc<dyn Reconciler> = match &args.reconciler {
+        Some(url) => Arc::new(RemoteReconciler::new(url, args.dispatch.reconcile_timeout)?),
+        None => Arc::new(LogReconciler),
+    };
+    let service = Service {
+        queue: args.dispatch.queue()?,
+        dispatcher: Some((reconciler, args.dispatch.dispatcher(&storage)?)),
+        http: args.listen.http("127.0.0.1:8080")?,
+        grpc: Some(args.grpc_listen.grpc("127.0.0.1:8081")?),
+        storage,
+    };
+    Ok(run_service(service, shutdown).await?)
+}

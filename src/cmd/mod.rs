@@ -1,0 +1,6 @@
+//! One file per subcommand: its options, and the call into the library that runs it.
+
+pub(crate) mod dev;
+pub(crate) mod dispatcher;
+pub(crate) mod queue;
+pub(crate) mod receiver;

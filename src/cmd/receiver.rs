@@ -1,0 +1,30 @@
+//! `reconcilers receiver`: the gRPC receiver alone.
+
+use clap::Args;
+use tokio_util::sync::CancellationToken;
+use workqueue::QueueConfig;
+use workqueue::service::{Service, run as run_service};
+
+use crate::args::{GrpcListenArgs, ListenArgs, StorageArgs};
+
+/// Options of `reconcilers receiver`.
+#[derive(Debug, Args)]
+pub(crate) struct ReceiverArgs {
+    #[command(flatten)]
+    storage: StorageArgs,
+    #[command(flatten)]
+    grpc_listen: GrpcListenArgs,
+    #[command(flatten)]
+    listen: ListenArgs,
+}
+
+pub(crate) async fn run(args: ReceiverArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let service = Service {
+        storage: args.storage.resolve(None)?,
+        queue: QueueConfig::default(),
+        http: args.listen.http("127.0.0.1:8080")?,
+        grpc: Some(args.grpc_listen.grpc("127.0.0.1:8081")?),
+        dispatcher: None,
+    };
+    Ok(run_service(service, shutdown).await?)
+}

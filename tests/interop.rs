@@ -1,0 +1,65 @@
+//! The wire contract against an independently written client and reconciler: a Python
+//! program generated from the proto drives `reconcilers dev` on `file://` storage.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::{Proc, free_addr, python, repo, wait_healthy};
+
+#[tokio::test]
+async fn python_client_and_reconciler_should_interoperate_through_dev() {
+    let dir = tempfile::tempdir().unwrap();
+    let (http, grpc, reconciler) = (free_addr(), free_addr(), free_addr());
+    let storage = format!("file://{}", dir.path().display());
+    let reconciler_url = format!("http://{reconciler}");
+    let (http_s, grpc_s) = (http.to_string(), grpc.to_string());
+    let _dev = Proc::reconcilers(
+        "dev",
+        &[
+            "dev",
+            "--storage",
+            &storage,
+            "--listen",
+            &http_s,
+            "--grpc-listen",
+            &grpc_s,
+            "--reconciler",
+            &reconciler_url,
+            "--concurrency",
+            "1",
+            "--max-retry",
+            "3",
+            "--backoff-base",
+            "1s",
+            "--backoff-max",
+            "10s",
+            "--poll-interval",
+            "100ms",
+            "--pass-interval",
+            "10ms",
+        ],
+    );
+    wait_healthy(http).await;
+    let mut client = Proc::spawn(
+        "interop.py",
+        Command::new(python())
+            .arg(repo().join("tests/python/interop.py"))
+            .args([
+                "--receiver",
+                &grpc_s,
+                "--reconciler-port",
+                &reconciler.port().to_string(),
+            ])
+            .arg("--proto-dir")
+            .arg(repo().join("proto")),
+    );
+    let status = tokio::task::spawn_blocking(move || client.wait_exit(Duration::from_secs(180)))
+        .await
+        .unwrap();
+    assert!(
+        status.success(),
+        "the Python interop checks failed: {status}"
+    );
+}

@@ -1,0 +1,95 @@
+//! Running the queue's processes: a receiver, a dispatcher, or both in one (`dev`), each with
+//! its HTTP side (`/healthz`, `/metrics`, triggers) and gRPC side (the receiver and the
+//! standard health service), until shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use prometheus_client::registry::Registry;
+use tokio_util::sync::CancellationToken;
+use tonic::service::Routes;
+use tracing::info;
+
+use crate::dispatcher::{Dispatcher, DispatcherConfig};
+use crate::metrics::Metrics;
+use crate::proto::workqueue_service_server::WorkqueueServiceServer;
+use crate::queue::{Queue, QueueConfig};
+use crate::receiver::Receiver;
+use crate::reconciler::Reconciler;
+use crate::storage::{StorageError, StorageUrl};
+
+/// What one process runs.
+pub struct Service {
+    /// Where the queue lives.
+    pub storage: StorageUrl,
+    /// The queue rules.
+    pub queue: QueueConfig,
+    /// The HTTP address (health, metrics, triggers).
+    pub http: SocketAddr,
+    /// The gRPC address of the receiver, when this process receives; may equal `http`.
+    pub grpc: Option<SocketAddr>,
+    /// The dispatcher, when this process dispatches.
+    pub dispatcher: Option<(Arc<dyn Reconciler>, DispatcherConfig)>,
+}
+
+/// Why a service could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The storage could not be opened.
+    #[error(transparent)]
+    Storage(StorageError),
+    /// A listener could not be bound or failed.
+    #[error(transparent)]
+    Serve(#[from] std::io::Error),
+}
+
+/// Runs `service` until `shutdown` fires, then drains: the dispatcher hands its in-flight keys
+/// back and the servers finish their requests.
+pub async fn run(service: Service, shutdown: CancellationToken) -> Result<(), ServiceError> {
+    let storage = service
+        .storage
+        .open()
+        .await
+        .map_err(ServiceError::Storage)?;
+    let metrics = Metrics::new();
+    let mut registry = Registry::default();
+    metrics.register(&mut registry);
+    let queue = Queue::with_parts(
+        storage,
+        service.queue,
+        Arc::new(crate::clock::SystemClock),
+        metrics,
+    );
+
+    let dispatcher = service
+        .dispatcher
+        .map(|(reconciler, config)| Dispatcher::new(queue.clone(), reconciler, config));
+    let trigger = dispatcher.as_ref().map(Dispatcher::trigger);
+
+    let grpc = match service.grpc {
+        Some(addr) => {
+            let mut receiver = Receiver::new(queue.clone());
+            if let Some(trigger) = &trigger {
+                receiver = receiver.with_nudge(trigger.clone());
+            }
+            let (health, health_service) = tonic_health::server::health_reporter();
+            health
+                .set_serving::<WorkqueueServiceServer<Receiver>>()
+                .await;
+            let routes = Routes::new(health_service).add_service(receiver.into_service());
+            Some((addr, routes.into_axum_router()))
+        }
+        None => None,
+    };
+    let http = crate::http::router(Arc::new(registry), trigger);
+
+    let dispatching = dispatcher.map(|d| tokio::spawn(d.run(shutdown.clone())));
+    info!(storage = %service.storage, "workqueue running");
+    let served = crate::server::serve(Some((service.http, http)), grpc, shutdown.clone()).await;
+    // A server that failed (a busy port) stops the whole process.
+    shutdown.cancel();
+    if let Some(dispatching) = dispatching {
+        let _ = dispatching.await;
+    }
+    served.map_err(ServiceError::from)
+}
