@@ -1,0 +1,251 @@
+//! One receiver and three dispatcher processes on one `file://` directory, calling a
+//! reconciler served by this test: no key runs twice at once, the global concurrency holds,
+//! nothing is lost, and a dispatcher killed with SIGKILL mid-run loses no key.
+
+mod common;
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use common::{Proc, eventually, free_addr, http_get, wait_healthy};
+use tokio_util::sync::CancellationToken;
+use workqueue::proto::ProcessRequest;
+use workqueue::proto::workqueue_service_client::WorkqueueServiceClient;
+use workqueue::reconciler::{Action, ReconcileError, Reconciler, serve};
+use workqueue::storage::{DirStorage, StorageUrl};
+use workqueue::{Queue, QueueConfig};
+
+const CONCURRENCY: usize = 4;
+
+#[derive(Default)]
+struct Watch {
+    running: Mutex<HashSet<String>>,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+    overlaps: AtomicUsize,
+    ran: Mutex<Vec<String>>,
+    hang_calls: AtomicUsize,
+}
+
+struct Recorder(Arc<Watch>);
+
+#[async_trait]
+impl Reconciler for Recorder {
+    async fn reconcile(&self, key: &str, _priority: i64) -> Result<Action, ReconcileError> {
+        let w = &self.0;
+        if key == "hang" {
+            // The first run hangs until its dispatcher is killed; the recovered one completes.
+            if w.hang_calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                std::future::pending::<()>().await;
+            }
+            return Ok(Action::done());
+        }
+        if !w.running.lock().unwrap().insert(key.to_owned()) {
+            w.overlaps.fetch_add(1, Ordering::SeqCst);
+        }
+        let now = w.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        w.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        w.in_flight.fetch_sub(1, Ordering::SeqCst);
+        w.running.lock().unwrap().remove(key);
+        w.ran.lock().unwrap().push(key.to_owned());
+        Ok(Action::done())
+    }
+}
+
+async fn queue_is_empty(dir: &Path) -> bool {
+    let storage = DirStorage::open(dir.to_owned()).await.unwrap();
+    let snapshot = Queue::new(Arc::new(storage), QueueConfig::default())
+        .snapshot()
+        .await
+        .unwrap();
+    snapshot.queued.is_empty() && snapshot.in_progress.is_empty()
+}
+
+async fn running_owner(dir: &Path) -> Option<String> {
+    let storage = DirStorage::open(dir.to_owned()).await.unwrap();
+    let snapshot = Queue::new(Arc::new(storage), QueueConfig::default())
+        .snapshot()
+        .await
+        .unwrap();
+    snapshot
+        .in_progress
+        .first()
+        .map(|run| run.record.owner.clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dispatchers_should_share_one_directory_safely_and_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = StorageUrl::Dir(dir.path().to_owned()).to_string();
+    let watch = Arc::new(Watch::default());
+    let reconciler_addr = free_addr();
+    let stop = CancellationToken::new();
+    let serving = tokio::spawn(serve(Recorder(watch.clone()), reconciler_addr, {
+        let stop = stop.clone();
+        async move { stop.cancelled().await }
+    }));
+
+    let (receiver_http, receiver_grpc) = (free_addr(), free_addr());
+    let _receiver = Proc::reconcilers(
+        "receiver",
+        &[
+            "receiver",
+            "--storage",
+            &storage,
+            "--listen",
+            &receiver_http.to_string(),
+            "--grpc-listen",
+            &receiver_grpc.to_string(),
+        ],
+    );
+    let reconciler_url = format!("http://{reconciler_addr}");
+    let mut dispatchers = Vec::new();
+    for i in 0..3 {
+        let http = free_addr();
+        let proc = Proc::reconcilers(
+            &format!("dispatcher-{i}"),
+            &[
+                "dispatcher",
+                "--storage",
+                &storage,
+                "--reconciler",
+                &reconciler_url,
+                "--listen",
+                &http.to_string(),
+                "--concurrency",
+                &CONCURRENCY.to_string(),
+                "--batch-size",
+                "3",
+                "--lease",
+                "2s",
+                "--poll-interval",
+                "50ms",
+                "--pass-interval",
+                "10ms",
+                "--max-retry",
+                "0",
+            ],
+        );
+        dispatchers.push((http, proc));
+    }
+    wait_healthy(receiver_http).await;
+    for (http, _) in &dispatchers {
+        wait_healthy(*http).await;
+    }
+
+    let mut client = WorkqueueServiceClient::connect(format!("http://{receiver_grpc}"))
+        .await
+        .unwrap();
+    let mut distinct = HashSet::new();
+    for i in 0..90 {
+        let key = format!("key-{}", i % 70);
+        distinct.insert(key.clone());
+        client
+            .process(ProcessRequest {
+                key,
+                priority: i % 4,
+                delay_seconds: 0,
+            })
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+    eventually(
+        "every key to run once and the queue to drain",
+        Duration::from_secs(90),
+        async || {
+            let ran: HashSet<String> = watch.ran.lock().unwrap().iter().cloned().collect();
+            (ran == distinct && queue_is_empty(dir.path()).await).then_some(())
+        },
+    )
+    .await;
+    let max = watch.max_in_flight.load(Ordering::SeqCst);
+    assert!(
+        max <= CONCURRENCY,
+        "{max} keys ran at once with a global limit of {CONCURRENCY}"
+    );
+    assert!(
+        max >= 2,
+        "keys should run concurrently (max in flight {max})"
+    );
+    assert_eq!(
+        watch.overlaps.load(Ordering::SeqCst),
+        0,
+        "a key ran twice at once"
+    );
+
+    // Kill the dispatcher that runs a key, mid-run.
+    client
+        .process(ProcessRequest {
+            key: "hang".into(),
+            priority: 0,
+            delay_seconds: 0,
+        })
+        .await
+        .unwrap();
+    let owner = eventually(
+        "the hanging key to start",
+        Duration::from_secs(30),
+        async || {
+            if watch.hang_calls.load(Ordering::SeqCst) == 0 {
+                return None;
+            }
+            running_owner(dir.path()).await
+        },
+    )
+    .await;
+    let pid: u32 = owner
+        .rsplitn(3, '-')
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .expect("owner names a pid");
+    let victim = dispatchers
+        .iter()
+        .position(|(_, p)| p.pid() == pid)
+        .expect("the owner is one of ours");
+    let (_, mut killed) = dispatchers.remove(victim);
+    killed.signal(9);
+    killed.wait_exit(Duration::from_secs(10));
+
+    eventually(
+        "the killed dispatcher's key to be recovered and completed",
+        Duration::from_secs(30),
+        async || {
+            (watch.hang_calls.load(Ordering::SeqCst) >= 2 && queue_is_empty(dir.path()).await)
+                .then_some(())
+        },
+    )
+    .await;
+    assert_eq!(
+        watch.hang_calls.load(Ordering::SeqCst),
+        2,
+        "recovered once, run once more"
+    );
+    let mut expired = 0;
+    for (http, _) in &dispatchers {
+        let (_, metrics) = http_get(*http, "/metrics").await.expect("metrics");
+        expired += metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("workqueue_expired_leases_total "))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .expect("the expired leases counter");
+    }
+    assert_eq!(expired, 1, "one lapsed lease was recovered");
+
+    // SIGTERM: the survivors exit cleanly.
+    for (_, proc) in &mut dispatchers {
+        proc.signal(15);
+        assert!(
+            proc.wait_exit(Duration::from_secs(15)).success(),
+            "{} exited badly",
+            proc.name
+        );
+    }
+    stop.cancel();
+    serving.await.unwrap().unwrap();
+}
