@@ -1,0 +1,321 @@
+//! The `reconcilers` command line as scripts and Terraform use it: the queue subcommands, one
+//! port for HTTP and gRPC under `PORT`, SIGTERM handing in-flight keys back, clear errors.
+
+mod common;
+
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use common::{Proc, eventually, free_addr, http_get, wait_healthy};
+use tokio_util::sync::CancellationToken;
+use workqueue::proto::workqueue_service_client::WorkqueueServiceClient;
+use workqueue::proto::{GetKeyStateRequest, ProcessRequest};
+use workqueue::reconciler::{Action, ReconcileError, Reconciler, serve};
+use workqueue::storage::DirStorage;
+use workqueue::{KeyStatus, Queue, QueueConfig};
+
+fn reconcilers(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_reconcilers"))
+        .args(args)
+        .output()
+        .expect("run reconcilers");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+async fn queue_in(dir: &std::path::Path, max_retry: u32) -> Queue {
+    let storage = DirStorage::open(dir.to_owned()).await.unwrap();
+    Queue::new(
+        Arc::new(storage),
+        QueueConfig {
+            max_retry,
+            ..QueueConfig::default()
+        },
+    )
+}
+
+#[tokio::test]
+async fn queue_subcommands_should_list_show_and_reenqueue() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = format!("file://{}", dir.path().display());
+    let queue = queue_in(dir.path(), 1).await;
+    queue
+        .enqueue("https://github.com/o/r/pull/1", 100, Duration::ZERO)
+        .await
+        .unwrap();
+    queue
+        .enqueue("later", 0, Duration::from_secs(3600))
+        .await
+        .unwrap();
+    queue.enqueue("broken", 5, Duration::ZERO).await.unwrap();
+    let claim = queue.start(1, 1).await.unwrap().pop().unwrap();
+    assert_eq!(claim.key(), "https://github.com/o/r/pull/1");
+    let dead = queue.start(2, 1).await.unwrap().pop().unwrap();
+    assert_eq!(dead.key(), "broken");
+    dead.fail("it broke").await.unwrap();
+
+    let (ok, out, err) = reconcilers(&["queue", "list", "--storage", &storage]);
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("KEY") && lines[0].contains("STATE") && lines[0].contains("DUE"),
+        "{out}"
+    );
+    assert!(
+        out.contains("https://github.com/o/r/pull/1") && out.contains("in-progress"),
+        "{out}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("later") && l.contains("queued")),
+        "{out}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("broken") && l.contains("dead-letter")),
+        "{out}"
+    );
+
+    let (ok, out, _) = reconcilers(&["queue", "state", "later", "--storage", &storage]);
+    assert!(
+        ok && out.contains("state:     queued") && out.contains("due:"),
+        "{out}"
+    );
+    let (ok, _, err) = reconcilers(&["queue", "state", "nope", "--storage", &storage]);
+    assert!(!ok && err.contains("\"nope\" is not in the queue"), "{err}");
+
+    let (ok, out, _) = reconcilers(&["queue", "dead-letters", "--storage", &storage]);
+    assert!(
+        ok && out.contains("broken") && out.contains("it broke"),
+        "{out}"
+    );
+    let (ok, out, _) = reconcilers(&["queue", "reenqueue", "--storage", &storage]);
+    assert!(
+        ok && out.contains("re-enqueued 1 dead-lettered key"),
+        "{out}"
+    );
+    let state = queue.state("broken").await.unwrap().unwrap();
+    assert_eq!((state.status, state.attempts), (KeyStatus::Queued, 0));
+    drop(claim);
+}
+
+#[test]
+fn storage_errors_should_be_clear() {
+    let (ok, _, err) = reconcilers(&["queue", "list", "--storage", "gs://bucket"]);
+    assert!(
+        !ok && err.contains("gs:// storage is not supported yet"),
+        "{err}"
+    );
+    let (ok, _, err) = reconcilers(&["queue", "list", "--storage", "s3://x"]);
+    assert!(
+        !ok && err.contains("expected memory://, file://DIR or gs://BUCKET"),
+        "{err}"
+    );
+    let (ok, _, err) = reconcilers(&["queue", "list"]);
+    assert!(!ok && err.contains("no storage given"), "{err}");
+}
+
+#[test]
+fn help_should_name_every_flag_and_its_environment_variable() {
+    let expectations: &[(&str, &[&str])] = &[
+        (
+            "dev",
+            &[
+                "--storage",
+                "--listen",
+                "--grpc-listen",
+                "--reconciler",
+                "--concurrency",
+                "--batch-size",
+                "--max-retry",
+                "--backoff-base",
+                "--backoff-max",
+                "--lease",
+                "WORKQUEUE_CONCURRENCY",
+                "WORKQUEUE_BATCH_SIZE",
+                "WORKQUEUE_MAX_RETRY",
+                "WORKQUEUE_TARGET",
+            ],
+        ),
+        ("receiver", &["--storage", "--grpc-listen", "--listen"]),
+        (
+            "dispatcher",
+            &[
+                "--storage",
+                "--reconciler",
+                "--listen",
+                "--concurrency",
+                "--batch-size",
+                "--max-retry",
+                "--backoff-base",
+                "--backoff-max",
+                "--lease",
+                "WORKQUEUE_TARGET",
+            ],
+        ),
+        (
+            "queue",
+            &["list", "state", "dead-letters", "reenqueue", "--storage"],
+        ),
+    ];
+    for (command, flags) in expectations {
+        let (ok, out, err) = reconcilers(&[command, "--help"]);
+        assert!(ok, "{command} --help: {err}");
+        for flag in *flags {
+            assert!(
+                out.contains(flag),
+                "`reconcilers {command} --help` lacks {flag}:\n{out}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn port_should_serve_http_and_grpc_on_one_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = free_addr();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_reconcilers"));
+    command
+        .args([
+            "receiver",
+            "--storage",
+            &format!("file://{}", dir.path().display()),
+        ])
+        .env("PORT", addr.port().to_string());
+    let _receiver = Proc::spawn("receiver", &mut command);
+    let local = std::net::SocketAddr::from(([127, 0, 0, 1], addr.port()));
+    wait_healthy(local).await;
+    let (status, metrics) = http_get(local, "/metrics").await.unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("workqueue_added_keys_total 0"),
+        "{metrics}"
+    );
+    let mut client = WorkqueueServiceClient::connect(format!("http://{local}"))
+        .await
+        .unwrap();
+    client
+        .process(ProcessRequest {
+            key: "k".into(),
+            priority: 1,
+            delay_seconds: 0,
+        })
+        .await
+        .unwrap();
+    let state = client
+        .get_key_state(GetKeyStateRequest { key: "k".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((state.key.as_str(), state.priority), ("k", 1));
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{local}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    let serving = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        serving.into_inner().status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+    let (_, metrics) = http_get(local, "/metrics").await.unwrap();
+    assert!(
+        metrics.contains("workqueue_added_keys_total 1"),
+        "{metrics}"
+    );
+}
+
+struct Hang(Arc<AtomicUsize>);
+
+#[async_trait]
+impl Reconciler for Hang {
+    async fn reconcile(&self, _key: &str, _priority: i64) -> Result<Action, ReconcileError> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        std::future::pending().await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_should_hand_in_flight_keys_back_without_burning_an_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let reconciler = free_addr();
+    let stop = CancellationToken::new();
+    let serving = tokio::spawn(serve(Hang(calls.clone()), reconciler, {
+        let stop = stop.clone();
+        async move { stop.cancelled().await }
+    }));
+    let (http, grpc) = (free_addr(), free_addr());
+    let mut dev = Proc::reconcilers(
+        "dev",
+        &[
+            "dev",
+            "--storage",
+            &format!("file://{}", dir.path().display()),
+            "--listen",
+            &http.to_string(),
+            "--grpc-listen",
+            &grpc.to_string(),
+            "--reconciler",
+            &format!("http://{reconciler}"),
+        ],
+    );
+    wait_healthy(http).await;
+    let mut client = WorkqueueServiceClient::connect(format!("http://{grpc}"))
+        .await
+        .unwrap();
+    client
+        .process(ProcessRequest {
+            key: "k".into(),
+            priority: 0,
+            delay_seconds: 0,
+        })
+        .await
+        .unwrap();
+    eventually("the key to start", Duration::from_secs(20), async || {
+        (calls.load(Ordering::SeqCst) == 1).then_some(())
+    })
+    .await;
+    let before = SystemTime::now();
+    dev.signal(15);
+    assert!(
+        dev.wait_exit(Duration::from_secs(20)).success(),
+        "dev exits cleanly on SIGTERM"
+    );
+    let state = queue_in(dir.path(), 100)
+        .await
+        .state("k")
+        .await
+        .unwrap()
+        .expect("the key is kept");
+    assert_eq!(
+        (state.status, state.attempts),
+        (KeyStatus::Queued, 0),
+        "handed back, no attempt burnt"
+    );
+    let delay = state
+        .not_before
+        .expect("a short requeue")
+        .duration_since(before)
+        .unwrap();
+    assert!(
+        delay >= Duration::from_secs(14) && delay <= Duration::from_secs(46),
+        "requeued after {delay:?}"
+    );
+    stop.cancel();
+    serving.await.unwrap().unwrap();
+}
