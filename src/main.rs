@@ -26,6 +26,8 @@ enum Command {
     Dispatcher(cmd::dispatcher::DispatcherArgs),
     /// Inspect and repair a queue's storage.
     Queue(cmd::queue::QueueArgs),
+    /// Enqueue keys through a receiver (a gRPC client).
+    Enqueue(cmd::enqueue::EnqueueArgs),
 }
 
 #[tokio::main]
@@ -34,12 +36,13 @@ async fn main() -> std::process::ExitCode {
     logging::init();
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
-    let long_running = !matches!(cli.command, Command::Queue(_));
+    let long_running = !matches!(cli.command, Command::Queue(_) | Command::Enqueue(_));
     let result = match cli.command {
         Command::Dev(args) => cmd::dev::run(args, shutdown).await,
         Command::Receiver(args) => cmd::receiver::run(args, shutdown).await,
         Command::Dispatcher(args) => cmd::dispatcher::run(args, shutdown).await,
         Command::Queue(args) => cmd::queue::run(args).await,
+        Command::Enqueue(args) => cmd::enqueue::run(args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -200,7 +200,7 @@ async fn dispatchers_should_share_one_directory_safely_and_survive_sigkill() {
     )
     .await;
     let pid: u32 = owner
-        .rsplitn(3, '-')
+        .rsplit('-')
         .nth(1)
         .and_then(|p| p.parse().ok())
         .expect("owner names a pid");

@@ -2,5 +2,6 @@
 
 pub(crate) mod dev;
 pub(crate) mod dispatcher;
+pub(crate) mod enqueue;
 pub(crate) mod queue;
 pub(crate) mod receiver;

@@ -99,10 +99,10 @@ impl Claim {
     pub async fn complete(mut self) -> Result<(), QueueError> {
         let generation = self.stop_heartbeat().await;
         let result = self.delete_claim(generation).await;
-        if result.is_ok() {
-            if let Err(e) = self.queue.clear_dead_letter(&self.run.key).await {
-                warn!(key = %self.run.key, error = %e, "failed to remove the key's dead letter");
-            }
+        if result.is_ok()
+            && let Err(e) = self.queue.clear_dead_letter(&self.run.key).await
+        {
+            warn!(key = %self.run.key, error = %e, "failed to remove the key's dead letter");
         }
         self.token.cancel();
         result

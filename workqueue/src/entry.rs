@@ -393,7 +393,7 @@ mod tests {
 
     #[test]
     fn dispatch_order_should_rank_priority_then_age_then_key() {
-        let mut entries = vec![
+        let mut entries = [
             QueuedEntry::new("b", 1, None, at(1)),
             QueuedEntry::new("a", 1, None, at(1)),
             QueuedEntry::new("c", 1, None, at(0)),

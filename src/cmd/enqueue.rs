@@ -1,0 +1,44 @@
+//! `reconcilers enqueue`: a gRPC client of a receiver, for trying things out and for scripts.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use workqueue::proto::workqueue_service_client::WorkqueueServiceClient;
+use workqueue::proto::ProcessRequest;
+
+use crate::args::duration;
+
+/// Options of `reconcilers enqueue`.
+#[derive(Debug, Args)]
+pub(crate) struct EnqueueArgs {
+    /// The keys to enqueue.
+    #[arg(required = true)]
+    keys: Vec<String>,
+    /// The receiver's gRPC address.
+    #[arg(long, env = "WORKQUEUE_SERVICE", default_value = "http://127.0.0.1:8081")]
+    workqueue: String,
+    /// Higher runs first.
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    priority: i64,
+    /// How long before the keys are due (whole seconds on the wire).
+    #[arg(long, default_value = "0s", value_parser = duration)]
+    delay: Duration,
+}
+
+pub(crate) async fn run(args: EnqueueArgs) -> anyhow::Result<()> {
+    let mut client = WorkqueueServiceClient::connect(args.workqueue.clone())
+        .await
+        .with_context(|| format!("failed to connect to the workqueue at {}", args.workqueue))?;
+    let delay_seconds = i64::try_from(args.delay.as_secs() + u64::from(args.delay.subsec_nanos() > 0))?;
+    for key in args.keys {
+        let request = ProcessRequest { key: key.clone(), priority: args.priority, delay_seconds };
+        client
+            .process(request)
+            .await
+            .map_err(|status| anyhow::anyhow!("{}: {}", status.code(), status.message()))
+            .with_context(|| format!("failed to enqueue {key:?}"))?;
+        println!("enqueued {key}");
+    }
+    Ok(())
+}
