@@ -12,7 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tracing::info;
 use workqueue::github::{GitHubKey, Target};
-use workqueue::reconciler::{serve, Action, ReconcileError, Reconciler};
+use workqueue::reconciler::{Action, ReconcileError, Reconciler, serve};
 
 /// Checks pull requests and config files named by GitHub keys.
 struct Example;
@@ -21,7 +21,11 @@ struct Example;
 impl Reconciler for Example {
     async fn reconcile(&self, key: &str, priority: i64) -> Result<Action, ReconcileError> {
         // A key this reconciler cannot read will never become readable: drop it.
-        let parsed: GitHubKey = key.parse().map_err(|e: workqueue::github::InvalidGitHubKey| ReconcileError::no_retry(e.to_string()))?;
+        let parsed: GitHubKey = key
+            .parse()
+            .map_err(|e: workqueue::github::InvalidGitHubKey| {
+                ReconcileError::no_retry(e.to_string())
+            })?;
         let repo = format!("{}/{}", parsed.owner, parsed.repo);
         match parsed.target {
             Target::PullRequest(number) => {
@@ -33,7 +37,9 @@ impl Reconciler for Example {
                 info!(%repo, %git_ref, %path, "syncing the file");
                 Ok(Action::done())
             }
-            other => Err(ReconcileError::no_retry(format!("this example does not handle {other:?}"))),
+            other => Err(ReconcileError::no_retry(format!(
+                "this example does not handle {other:?}"
+            ))),
         }
     }
 }
@@ -41,7 +47,10 @@ impl Reconciler for Example {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt().with_env_filter("info").init();
-    let port: u16 = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(8082);
+    let port: u16 = std::env::var("PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(8082);
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     info!(%addr, "serving the example reconciler");
     serve(Example, addr, async {

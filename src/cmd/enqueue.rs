@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use workqueue::proto::workqueue_service_client::WorkqueueServiceClient;
 use workqueue::proto::ProcessRequest;
+use workqueue::proto::workqueue_service_client::WorkqueueServiceClient;
 
 use crate::args::duration;
 
@@ -16,7 +16,11 @@ pub(crate) struct EnqueueArgs {
     #[arg(required = true)]
     keys: Vec<String>,
     /// The receiver's gRPC address.
-    #[arg(long, env = "WORKQUEUE_SERVICE", default_value = "http://127.0.0.1:8081")]
+    #[arg(
+        long,
+        env = "WORKQUEUE_SERVICE",
+        default_value = "http://127.0.0.1:8081"
+    )]
     workqueue: String,
     /// Higher runs first.
     #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
@@ -30,9 +34,14 @@ pub(crate) async fn run(args: EnqueueArgs) -> anyhow::Result<()> {
     let mut client = WorkqueueServiceClient::connect(args.workqueue.clone())
         .await
         .with_context(|| format!("failed to connect to the workqueue at {}", args.workqueue))?;
-    let delay_seconds = i64::try_from(args.delay.as_secs() + u64::from(args.delay.subsec_nanos() > 0))?;
+    let delay_seconds =
+        i64::try_from(args.delay.as_secs() + u64::from(args.delay.subsec_nanos() > 0))?;
     for key in args.keys {
-        let request = ProcessRequest { key: key.clone(), priority: args.priority, delay_seconds };
+        let request = ProcessRequest {
+            key: key.clone(),
+            priority: args.priority,
+            delay_seconds,
+        };
         client
             .process(request)
             .await

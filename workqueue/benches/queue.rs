@@ -5,8 +5,8 @@
 //! figures are the queue's own cost: storage operations (counted at the seam), fsyncs for
 //! `file://`, and the dispatcher's passes.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -82,7 +82,10 @@ async fn measure(storage: Arc<dyn Storage>) -> Figures {
     // Enqueue: one at a time, then 16 concurrent clients.
     let start = Instant::now();
     for i in 0..KEYS / 2 {
-        queue.enqueue(&format!("serial-{i}"), 0, Duration::ZERO).await.unwrap();
+        queue
+            .enqueue(&format!("serial-{i}"), 0, Duration::ZERO)
+            .await
+            .unwrap();
     }
     let enqueue_serial = (KEYS / 2) as f64 / start.elapsed().as_secs_f64();
     let start = Instant::now();
@@ -91,7 +94,10 @@ async fn measure(storage: Arc<dyn Storage>) -> Figures {
         let queue = queue.clone();
         clients.push(tokio::spawn(async move {
             for i in (c..KEYS / 2).step_by(16) {
-                queue.enqueue(&format!("parallel-{i}"), 0, Duration::ZERO).await.unwrap();
+                queue
+                    .enqueue(&format!("parallel-{i}"), 0, Duration::ZERO)
+                    .await
+                    .unwrap();
             }
         }));
     }
@@ -103,7 +109,11 @@ async fn measure(storage: Arc<dyn Storage>) -> Figures {
 
     // Full cycle: dispatch every queued key through a reconciler that does nothing.
     let done = Arc::new(AtomicUsize::new(0));
-    let dispatcher = Dispatcher::new(queue.clone(), Arc::new(Count(done.clone(), None)), dispatcher_config());
+    let dispatcher = Dispatcher::new(
+        queue.clone(),
+        Arc::new(Count(done.clone(), None)),
+        dispatcher_config(),
+    );
     let shutdown = CancellationToken::new();
     let start = Instant::now();
     let running = tokio::spawn(dispatcher.run(shutdown.clone()));
@@ -121,7 +131,11 @@ async fn measure(storage: Arc<dyn Storage>) -> Figures {
 
     // Latency when idle: enqueue one key (with the receiver's nudge) and wait for its run.
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let dispatcher = Dispatcher::new(queue.clone(), Arc::new(Count(Arc::new(AtomicUsize::new(0)), Some(tx))), dispatcher_config());
+    let dispatcher = Dispatcher::new(
+        queue.clone(),
+        Arc::new(Count(Arc::new(AtomicUsize::new(0)), Some(tx))),
+        dispatcher_config(),
+    );
     let trigger = dispatcher.trigger();
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(dispatcher.run(shutdown.clone()));
@@ -129,7 +143,10 @@ async fn measure(storage: Arc<dyn Storage>) -> Figures {
     let mut latencies = Vec::new();
     for i in 0..200 {
         let start = Instant::now();
-        queue.enqueue(&format!("latency-{i}"), 0, Duration::ZERO).await.unwrap();
+        queue
+            .enqueue(&format!("latency-{i}"), 0, Duration::ZERO)
+            .await
+            .unwrap();
         trigger.fire();
         rx.recv().await.unwrap();
         latencies.push(start.elapsed());
@@ -155,9 +172,14 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let backends: Vec<(&str, Arc<dyn Storage>)> = vec![
         ("memory://", Arc::new(MemoryStorage::new())),
-        ("file://", Arc::new(DirStorage::open(dir.path().to_owned()).await.unwrap())),
+        (
+            "file://",
+            Arc::new(DirStorage::open(dir.path().to_owned()).await.unwrap()),
+        ),
     ];
-    println!("| backend | enqueue, 1 client | enqueue, 16 clients | full cycle ({KEYS} keys, concurrency {CONCURRENCY}) | idle enqueue→reconcile p50 / p99 |");
+    println!(
+        "| backend | enqueue, 1 client | enqueue, 16 clients | full cycle ({KEYS} keys, concurrency {CONCURRENCY}) | idle enqueue→reconcile p50 / p99 |"
+    );
     println!("|---|---|---|---|---|");
     let mut costs = Vec::new();
     for (name, storage) in backends {

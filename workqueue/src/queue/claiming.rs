@@ -1,0 +1,155 @@
+//! Claiming due keys: one create per key that a single contender wins, the global limit held
+//! by counting the claims once they landed, then taking each key off the queue.
+
+use tracing::warn;
+
+use super::{
+    IN_PROGRESS, Listed, MAX_WRITE_TRIES, Queue, QueueError, in_progress_name, queued_name,
+};
+use crate::claim::Claim;
+use crate::entry::{InProgressEntry, QueuedEntry};
+use crate::storage::{Generation, PutMode, list_all};
+
+impl Queue {
+    /// Claims up to `want` of `candidates` (in order, skipping any that another dispatcher
+    /// wins), never letting the number of claims in storage exceed `limit`.
+    pub async fn claim(
+        &self,
+        candidates: &[&Listed<QueuedEntry>],
+        want: usize,
+        limit: usize,
+    ) -> Result<Vec<Claim>, QueueError> {
+        let now = self.now();
+        let mut created = Vec::new();
+        for candidate in candidates {
+            if created.len() == want {
+                break;
+            }
+            let entry = &candidate.record;
+            let run = InProgressEntry {
+                key: entry.key.clone(),
+                priority: entry.priority,
+                attempts: entry.attempts,
+                queued_at: entry.queued_at,
+                claimed_at: now,
+                owner: self.inner.owner.clone(),
+                lease_expires: now + self.config().lease,
+            };
+            let name = in_progress_name(&entry.key);
+            match self
+                .storage()
+                .put(&name, &run.to_metadata(), PutMode::Create)
+                .await
+            {
+                Ok(generation) => created.push((*candidate, run, generation)),
+                Err(e) if e.is_conflict() => continue,
+                Err(e) => {
+                    self.withdraw(&created).await;
+                    return Err(QueueError::storage("claim", &entry.key, e));
+                }
+            }
+        }
+        if created.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Hold the global limit: whoever created a claim last sees every earlier one, so the
+        // claims beyond the limit are always withdrawn before they run.
+        let claims = match list_all(self.storage(), IN_PROGRESS).await {
+            Ok(all) => all.len(),
+            Err(e) => {
+                self.withdraw(&created).await;
+                return Err(QueueError::storage("count claims", IN_PROGRESS, e));
+            }
+        };
+        let surplus = claims.saturating_sub(limit).min(created.len());
+        let keep = created.len() - surplus;
+        self.withdraw(&created[keep..]).await;
+        created.truncate(keep);
+
+        let mut claims = Vec::new();
+        for (candidate, run, generation) in created {
+            match self.take_queued(candidate, run, generation).await {
+                Ok(Some(claim)) => claims.push(claim),
+                Ok(None) => {}
+                Err(e) => {
+                    warn!(error = %e, "failed to take a claimed key off the queue; it will be retried")
+                }
+            }
+        }
+        Ok(claims)
+    }
+
+    /// Deletes the claimed key's queued entry (pinned to what was listed); if a new enqueue
+    /// changed it meanwhile, absorbs it while it is still due.
+    async fn take_queued(
+        &self,
+        listed: &Listed<QueuedEntry>,
+        mut run: InProgressEntry,
+        mut generation: Generation,
+    ) -> Result<Option<Claim>, QueueError> {
+        let name = queued_name(&run.key);
+        let mut entry = listed.record.clone();
+        let mut queued_generation = listed.generation;
+        for _ in 0..MAX_WRITE_TRIES {
+            match self.storage().delete(&name, queued_generation).await {
+                Ok(()) => {
+                    if entry.priority != run.priority || entry.attempts != run.attempts {
+                        run.priority = entry.priority;
+                        run.attempts = entry.attempts;
+                        let ip = in_progress_name(&run.key);
+                        generation = self
+                            .storage()
+                            .put(&ip, &run.to_metadata(), PutMode::Replace(generation))
+                            .await
+                            .map_err(|e| QueueError::storage("claim", &run.key, e))?;
+                    }
+                    self.metrics().observe_wait(&entry, run.claimed_at);
+                    return Ok(Some(Claim::start(self.clone(), run, generation)));
+                }
+                Err(e) if e.is_conflict() => {
+                    match self
+                        .get_record(&name, &run.key, "claim", QueuedEntry::from_object)
+                        .await?
+                    {
+                        Some((newer, newer_generation)) if newer.is_due(self.now()) => {
+                            entry = newer;
+                            queued_generation = newer_generation;
+                        }
+                        // Run by someone else since the listing, or no longer due.
+                        _ => break,
+                    }
+                }
+                Err(e) => {
+                    self.withdraw(&[(listed, run.clone(), generation)]).await;
+                    return Err(QueueError::storage("claim", &run.key, e));
+                }
+            }
+        }
+        self.withdraw(&[(listed, run, generation)]).await;
+        Ok(None)
+    }
+
+    async fn withdraw(&self, created: &[(&Listed<QueuedEntry>, InProgressEntry, Generation)]) {
+        for (_, run, generation) in created {
+            if let Err(e) = self
+                .storage()
+                .delete(&in_progress_name(&run.key), *generation)
+                .await
+            {
+                // Left in place, it lapses and is recovered as an orphan: nothing is lost.
+                warn!(key = %run.key, error = %e, "failed to withdraw a claim");
+            }
+        }
+    }
+
+    /// Claims the next due keys: a pass snapshot, then up to
+    /// `min(batch, concurrency - in progress)` claims in dispatch order.
+    pub async fn start(&self, concurrency: usize, batch: usize) -> Result<Vec<Claim>, QueueError> {
+        let snapshot = self.pass_snapshot().await?;
+        let want = snapshot.launchable(concurrency, batch);
+        if want == 0 {
+            return Ok(Vec::new());
+        }
+        self.claim(&snapshot.due(), want, concurrency).await
+    }
+}

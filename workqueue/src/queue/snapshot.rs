@@ -1,0 +1,159 @@
+//! Snapshots: everything queued and in progress at one moment, what a dispatch pass decides
+//! from, and the orphan recovery every pass runs.
+
+use std::collections::HashSet;
+use std::time::SystemTime;
+
+use tracing::warn;
+
+use super::{IN_PROGRESS, QUEUED, Queue, QueueError, in_progress_name};
+use crate::entry::{CorruptRecord, InProgressEntry, QueuedEntry};
+use crate::storage::{Generation, Object, list_all};
+
+/// A record listed in a snapshot, with the generation a pinned write needs.
+#[derive(Clone, Debug)]
+pub struct Listed<T> {
+    /// The record.
+    pub record: T,
+    pub(crate) generation: Generation,
+}
+
+/// Everything queued and in progress at one moment: what a dispatch pass decides from.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    /// When the listing was taken.
+    pub taken_at: SystemTime,
+    /// Keys being run, with live and lapsed leases.
+    pub in_progress: Vec<Listed<InProgressEntry>>,
+    /// Queued keys (twins included), in dispatch order.
+    pub queued: Vec<Listed<QueuedEntry>>,
+    running: HashSet<String>,
+}
+
+impl Snapshot {
+    /// In-progress keys whose lease has lapsed: their dispatcher is gone.
+    pub fn orphans(&self) -> impl Iterator<Item = &Listed<InProgressEntry>> {
+        self.in_progress
+            .iter()
+            .filter(|ip| ip.record.lease_expires <= self.taken_at)
+    }
+
+    /// In-progress keys with a live lease.
+    pub fn live(&self) -> usize {
+        self.in_progress.len() - self.orphans().count()
+    }
+
+    /// Queued keys that may run now (due, and not running already), in dispatch order.
+    pub fn due(&self) -> Vec<&Listed<QueuedEntry>> {
+        self.queued
+            .iter()
+            .filter(|q| q.record.is_due(self.taken_at) && !self.running.contains(&q.record.key))
+            .collect()
+    }
+
+    /// Queued keys that are not due yet.
+    pub fn waiting(&self) -> usize {
+        self.queued
+            .iter()
+            .filter(|q| !q.record.is_due(self.taken_at))
+            .count()
+    }
+
+    /// When the next waiting key becomes due.
+    pub fn next_due_at(&self) -> Option<SystemTime> {
+        self.queued
+            .iter()
+            .filter_map(|q| q.record.not_before.map(|nb| nb.at))
+            .filter(|at| *at > self.taken_at)
+            .min()
+    }
+
+    /// How many keys a pass may launch: `min(batch, concurrency - live in-progress)`.
+    pub fn launchable(&self, concurrency: usize, batch: usize) -> usize {
+        batch.min(concurrency.saturating_sub(self.live()))
+    }
+
+    /// The highest attempt count among queued keys.
+    pub fn max_attempts(&self) -> u32 {
+        self.queued
+            .iter()
+            .map(|q| q.record.attempts)
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+impl Queue {
+    /// Lists everything queued and in progress.
+    pub async fn snapshot(&self) -> Result<Snapshot, QueueError> {
+        let (running, queued) = tokio::join!(
+            list_all(self.storage(), IN_PROGRESS),
+            list_all(self.storage(), QUEUED)
+        );
+        let running = running.map_err(|e| QueueError::storage("list", IN_PROGRESS, e))?;
+        let queued = queued.map_err(|e| QueueError::storage("list", QUEUED, e))?;
+        let in_progress: Vec<_> = parse_all(running, InProgressEntry::from_object);
+        let mut queued: Vec<_> = parse_all(queued, QueuedEntry::from_object);
+        queued.sort_by(|a, b| a.record.dispatch_order(&b.record));
+        let running = in_progress.iter().map(|ip| ip.record.key.clone()).collect();
+        Ok(Snapshot {
+            taken_at: self.now(),
+            in_progress,
+            queued,
+            running,
+        })
+    }
+
+    /// Requeues the snapshot's orphans (keeping their attempt counts); returns how many.
+    pub async fn recover_orphans(&self, snapshot: &Snapshot) -> Result<usize, QueueError> {
+        let mut recovered = 0;
+        for orphan in snapshot.orphans() {
+            let run = &orphan.record;
+            warn!(key = %run.key, owner = %run.owner, "recovering a key whose lease lapsed");
+            self.put_back(run.requeued(run.attempts, None)).await?;
+            match self
+                .storage()
+                .delete(&in_progress_name(&run.key), orphan.generation)
+                .await
+            {
+                Ok(()) => {
+                    recovered += 1;
+                    self.metrics().expired_leases.inc();
+                }
+                // Renewed or finished meanwhile: the queued copy just runs once more.
+                Err(e) if e.is_conflict() => {}
+                Err(e) => return Err(QueueError::storage("recover", &run.key, e)),
+            }
+        }
+        Ok(recovered)
+    }
+
+    /// A snapshot for a dispatch pass: orphans found in it are recovered first, and the
+    /// snapshot is taken again if there were any, so the recovered keys can run at once.
+    pub async fn pass_snapshot(&self) -> Result<Snapshot, QueueError> {
+        let snapshot = self.snapshot().await?;
+        if self.recover_orphans(&snapshot).await? == 0 {
+            return Ok(snapshot);
+        }
+        self.snapshot().await
+    }
+}
+
+pub(crate) fn parse_all<T>(
+    objects: Vec<Object>,
+    parse: fn(&Object) -> Result<T, CorruptRecord>,
+) -> Vec<Listed<T>> {
+    objects
+        .into_iter()
+        .filter_map(|object| match parse(&object) {
+            Ok(record) => Some(Listed {
+                record,
+                generation: object.generation,
+            }),
+            Err(corrupt) => {
+                warn!(error = %corrupt, "skipping an unreadable queue record");
+                None
+            }
+        })
+        .collect()
+}
