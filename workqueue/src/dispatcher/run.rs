@@ -128,3 +128,88 @@ fn report(key: &str, what: &str, result: Result<(), QueueError>) -> bool {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::dispatcher::{Dispatcher, DispatcherConfig};
+    use crate::queue::{KeyState, KeyStatus, QueueConfig};
+    use crate::reconciler::QueueKey;
+    use crate::storage::MemoryStorage;
+
+    struct Answer(fn() -> Result<Action, ReconcileError>);
+
+    #[async_trait]
+    impl Reconciler for Answer {
+        async fn reconcile(&self, _key: &str, _priority: i64) -> Result<Action, ReconcileError> {
+            (self.0)()
+        }
+    }
+
+    /// Runs `answer` for one key until the key is queued again, and returns its state.
+    async fn requeued_after(
+        answer: fn() -> Result<Action, ReconcileError>,
+    ) -> (KeyState, SystemTime) {
+        let queue = Queue::new(Arc::new(MemoryStorage::new()), QueueConfig::default());
+        let config = DispatcherConfig {
+            poll_interval: Duration::from_millis(10),
+            pass_interval: Duration::from_millis(1),
+            ..DispatcherConfig::default()
+        };
+        let dispatcher = Dispatcher::new(queue.clone(), Arc::new(Answer(answer)), config);
+        let shutdown = CancellationToken::new();
+        let running = tokio::spawn(dispatcher.run(shutdown.clone()));
+        let started = SystemTime::now();
+        queue.enqueue("k", 0, Duration::ZERO).await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let state = loop {
+            let state = queue.state("k").await.unwrap();
+            // Queued with a due time or an attempt: it ran and was put back.
+            let put_back = |s: &KeyState| {
+                s.status == KeyStatus::Queued && (s.not_before.is_some() || s.attempts > 0)
+            };
+            if let Some(state) = state.filter(put_back) {
+                break state;
+            }
+            assert!(Instant::now() < deadline, "the key was not requeued");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        shutdown.cancel();
+        running.await.unwrap();
+        (state, started)
+    }
+
+    #[tokio::test]
+    async fn floor_answers_should_be_capped_at_one_hour() {
+        let (state, started) =
+            requeued_after(|| Ok(Action::requeue_floor(Duration::from_secs(7200)))).await;
+        let floor = state.not_before.unwrap().duration_since(started).unwrap();
+        assert!(
+            floor <= MAX_FLOOR + Duration::from_secs(5)
+                && floor >= MAX_FLOOR - Duration::from_secs(5),
+            "{floor:?}"
+        );
+        assert_eq!(state.attempts, 0);
+    }
+
+    #[tokio::test]
+    async fn failing_to_enqueue_follow_up_keys_should_retry_the_key() {
+        let (state, _) = requeued_after(|| Ok(Action::queue([QueueKey::new("", 1)]))).await;
+        assert_eq!(state.attempts, 1, "a failed attempt");
+    }
+
+    #[tokio::test]
+    async fn retriable_errors_should_count_attempts_and_back_off() {
+        let (state, started) = requeued_after(|| Err(ReconcileError::retry("flaky"))).await;
+        assert_eq!(state.attempts, 1);
+        let wait = state.not_before.unwrap().duration_since(started).unwrap();
+        assert!(
+            wait >= Duration::from_secs(29) && wait < Duration::from_secs(46),
+            "{wait:?}"
+        );
+    }
+}
