@@ -6,13 +6,14 @@ mod common;
 
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use common::{Proc, eventually, free_addr, http_get, wait_healthy};
 use tokio_util::sync::CancellationToken;
+use workqueue::conformance::Recorder;
 use workqueue::proto::ProcessRequest;
 use workqueue::proto::workqueue_service_client::WorkqueueServiceClient;
 use workqueue::reconciler::{Action, ReconcileError, Reconciler, serve};
@@ -21,38 +22,22 @@ use workqueue::{Queue, QueueConfig};
 
 const CONCURRENCY: usize = 4;
 
-#[derive(Default)]
-struct Watch {
-    running: Mutex<HashSet<String>>,
-    in_flight: AtomicUsize,
-    max_in_flight: AtomicUsize,
-    overlaps: AtomicUsize,
-    ran: Mutex<Vec<String>>,
+/// The runs of ordinary keys, recorded; and a key named `hang` whose first run hangs until its
+/// dispatcher is killed.
+struct Reconcilers {
+    recorder: Recorder,
     hang_calls: AtomicUsize,
 }
 
-struct Recorder(Arc<Watch>);
-
 #[async_trait]
-impl Reconciler for Recorder {
-    async fn reconcile(&self, key: &str, _priority: i64) -> Result<Action, ReconcileError> {
-        let w = &self.0;
-        if key == "hang" {
-            // The first run hangs until its dispatcher is killed; the recovered one completes.
-            if w.hang_calls.fetch_add(1, Ordering::SeqCst) == 0 {
-                std::future::pending::<()>().await;
-            }
-            return Ok(Action::done());
+impl Reconciler for Reconcilers {
+    async fn reconcile(&self, key: &str, priority: i64) -> Result<Action, ReconcileError> {
+        if key != "hang" {
+            return self.recorder.reconcile(key, priority).await;
         }
-        if !w.running.lock().unwrap().insert(key.to_owned()) {
-            w.overlaps.fetch_add(1, Ordering::SeqCst);
+        if self.hang_calls.fetch_add(1, Ordering::SeqCst) == 0 {
+            std::future::pending::<()>().await;
         }
-        let now = w.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-        w.max_in_flight.fetch_max(now, Ordering::SeqCst);
-        tokio::time::sleep(Duration::from_millis(40)).await;
-        w.in_flight.fetch_sub(1, Ordering::SeqCst);
-        w.running.lock().unwrap().remove(key);
-        w.ran.lock().unwrap().push(key.to_owned());
         Ok(Action::done())
     }
 }
@@ -82,10 +67,13 @@ async fn running_owner(dir: &Path) -> Option<String> {
 async fn dispatchers_should_share_one_directory_safely_and_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     let storage = StorageUrl::Dir(dir.path().to_owned()).to_string();
-    let watch = Arc::new(Watch::default());
+    let watch = Arc::new(Reconcilers {
+        recorder: Recorder::new(Duration::from_millis(40)),
+        hang_calls: AtomicUsize::new(0),
+    });
     let reconciler_addr = free_addr();
     let stop = CancellationToken::new();
-    let serving = tokio::spawn(serve(Recorder(watch.clone()), reconciler_addr, {
+    let serving = tokio::spawn(serve(watch.clone(), reconciler_addr, {
         let stop = stop.clone();
         async move { stop.cancelled().await }
     }));
@@ -159,12 +147,12 @@ async fn dispatchers_should_share_one_directory_safely_and_survive_sigkill() {
         "every key to run once and the queue to drain",
         Duration::from_secs(90),
         async || {
-            let ran: HashSet<String> = watch.ran.lock().unwrap().iter().cloned().collect();
+            let ran = watch.recorder.ran();
             (ran == distinct && queue_is_empty(dir.path()).await).then_some(())
         },
     )
     .await;
-    let max = watch.max_in_flight.load(Ordering::SeqCst);
+    let max = watch.recorder.max_in_flight();
     assert!(
         max <= CONCURRENCY,
         "{max} keys ran at once with a global limit of {CONCURRENCY}"
@@ -173,11 +161,7 @@ async fn dispatchers_should_share_one_directory_safely_and_survive_sigkill() {
         max >= 2,
         "keys should run concurrently (max in flight {max})"
     );
-    assert_eq!(
-        watch.overlaps.load(Ordering::SeqCst),
-        0,
-        "a key ran twice at once"
-    );
+    assert_eq!(watch.recorder.overlaps(), 0, "a key ran twice at once");
 
     // Kill the dispatcher that runs a key, mid-run.
     client

@@ -100,11 +100,7 @@ impl QueuedEntry {
     }
 
     pub(crate) fn to_metadata(&self) -> Metadata {
-        let mut m = Metadata::new();
-        m.insert(KEY.into(), self.key.clone());
-        m.insert(PRIORITY.into(), self.priority.to_string());
-        m.insert(ATTEMPTS.into(), self.attempts.to_string());
-        m.insert(QUEUED_TIME.into(), to_millis(self.queued_at).to_string());
+        let mut m = common_metadata(&self.key, self.priority, self.attempts, self.queued_at);
         if let Some(nb) = self.not_before {
             m.insert(NOT_BEFORE.into(), to_millis(nb.at).to_string());
             if nb.floor {
@@ -157,11 +153,7 @@ pub struct InProgressEntry {
 
 impl InProgressEntry {
     pub(crate) fn to_metadata(&self) -> Metadata {
-        let mut m = Metadata::new();
-        m.insert(KEY.into(), self.key.clone());
-        m.insert(PRIORITY.into(), self.priority.to_string());
-        m.insert(ATTEMPTS.into(), self.attempts.to_string());
-        m.insert(QUEUED_TIME.into(), to_millis(self.queued_at).to_string());
+        let mut m = common_metadata(&self.key, self.priority, self.attempts, self.queued_at);
         m.insert(
             LAST_ATTEMPTED.into(),
             to_millis(self.claimed_at).to_string(),
@@ -242,11 +234,7 @@ impl DeadLetter {
     }
 
     pub(crate) fn to_metadata(&self) -> Metadata {
-        let mut m = Metadata::new();
-        m.insert(KEY.into(), self.key.clone());
-        m.insert(PRIORITY.into(), self.priority.to_string());
-        m.insert(ATTEMPTS.into(), self.attempts.to_string());
-        m.insert(QUEUED_TIME.into(), to_millis(self.queued_at).to_string());
+        let mut m = common_metadata(&self.key, self.priority, self.attempts, self.queued_at);
         m.insert(FAILED_TIME.into(), to_millis(self.failed_at).to_string());
         m.insert(ERROR.into(), self.error.clone());
         m
@@ -263,6 +251,16 @@ impl DeadLetter {
             error: object.metadata.get(ERROR).cloned().unwrap_or_default(),
         })
     }
+}
+
+/// The fields every record has.
+fn common_metadata(key: &str, priority: i64, attempts: u32, queued_at: SystemTime) -> Metadata {
+    Metadata::from([
+        (KEY.to_owned(), key.to_owned()),
+        (PRIORITY.to_owned(), priority.to_string()),
+        (ATTEMPTS.to_owned(), attempts.to_string()),
+        (QUEUED_TIME.to_owned(), to_millis(queued_at).to_string()),
+    ])
 }
 
 const KEY: &str = "key";

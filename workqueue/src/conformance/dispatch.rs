@@ -2,30 +2,59 @@
 
 use super::*;
 
-#[derive(Default)]
-struct Watch {
+/// A reconciler for concurrency tests: each run sleeps, and it records the most runs at once,
+/// runs of one key that overlapped, and every key that ran.
+#[derive(Debug)]
+pub struct Recorder {
+    work: Duration,
     running: Mutex<HashSet<String>>,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
     overlaps: AtomicUsize,
-    runs: Mutex<Vec<String>>,
+    ran: Mutex<HashSet<String>>,
 }
 
-struct Sleepy(Arc<Watch>);
+impl Recorder {
+    /// A recorder whose runs take `work`.
+    pub fn new(work: Duration) -> Self {
+        Self {
+            work,
+            running: Mutex::default(),
+            in_flight: AtomicUsize::new(0),
+            max_in_flight: AtomicUsize::new(0),
+            overlaps: AtomicUsize::new(0),
+            ran: Mutex::default(),
+        }
+    }
+
+    /// The most runs at once so far.
+    pub fn max_in_flight(&self) -> usize {
+        self.max_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// How often a run started while the same key was running.
+    pub fn overlaps(&self) -> usize {
+        self.overlaps.load(Ordering::SeqCst)
+    }
+
+    /// Every key that ran to the end.
+    pub fn ran(&self) -> HashSet<String> {
+        self.ran.lock().unwrap().clone()
+    }
+}
 
 #[async_trait]
-impl Reconciler for Sleepy {
+impl Reconciler for Recorder {
     async fn reconcile(&self, key: &str, _priority: i64) -> Result<Action, ReconcileError> {
-        let w = &self.0;
-        if !w.running.lock().unwrap().insert(key.to_owned()) {
-            w.overlaps.fetch_add(1, Ordering::SeqCst);
+        if !self.running.lock().unwrap().insert(key.to_owned()) {
+            self.overlaps.fetch_add(1, Ordering::SeqCst);
         }
-        let now = w.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-        w.max_in_flight.fetch_max(now, Ordering::SeqCst);
-        tokio::time::sleep(Duration::from_millis(15)).await;
-        w.in_flight.fetch_sub(1, Ordering::SeqCst);
-        w.running.lock().unwrap().remove(key);
-        w.runs.lock().unwrap().push(key.to_owned());
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(self.work).await;
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.running.lock().unwrap().remove(key);
+        self.ran.lock().unwrap().insert(key.to_owned());
         Ok(Action::done())
     }
 }
@@ -33,7 +62,7 @@ impl Reconciler for Sleepy {
 /// Two dispatchers with a limit of 5 share the storage while keys (some repeated) arrive every
 /// few milliseconds: never more than 5 run at once, never one key twice at once, all run.
 pub async fn dispatchers_should_hold_the_global_limit_and_never_overlap_a_key(f: Fixture) {
-    let watch = Arc::new(Watch::default());
+    let watch = Arc::new(Recorder::new(Duration::from_millis(15)));
     let config = DispatcherConfig {
         concurrency: 5,
         batch_size: 5,
@@ -50,7 +79,7 @@ pub async fn dispatchers_should_hold_the_global_limit_and_never_overlap_a_key(f:
             Arc::new(SystemClock),
             Metrics::new(),
         );
-        let dispatcher = Dispatcher::new(queue, Arc::new(Sleepy(watch.clone())), config);
+        let dispatcher = Dispatcher::new(queue, watch.clone(), config);
         dispatchers.push(tokio::spawn(dispatcher.run(shutdown.clone())));
     }
     let queue = Queue::new(f.storage.clone(), QueueConfig::default());
@@ -63,7 +92,7 @@ pub async fn dispatchers_should_hold_the_global_limit_and_never_overlap_a_key(f:
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let ran: HashSet<String> = watch.runs.lock().unwrap().iter().cloned().collect();
+        let ran = watch.ran();
         let empty = list_all(f.storage.as_ref(), "queued/")
             .await
             .unwrap()
@@ -87,18 +116,11 @@ pub async fn dispatchers_should_hold_the_global_limit_and_never_overlap_a_key(f:
     for d in dispatchers {
         d.await.unwrap();
     }
+    let max = watch.max_in_flight();
+    assert!(max <= 5, "{max} keys ran at once with a limit of 5");
     assert!(
-        watch.max_in_flight.load(Ordering::SeqCst) <= 5,
-        "max in flight {}",
-        watch.max_in_flight.load(Ordering::SeqCst)
+        max >= 2,
+        "the test should run keys concurrently (max {max})"
     );
-    assert!(
-        watch.max_in_flight.load(Ordering::SeqCst) >= 2,
-        "the test should run keys concurrently"
-    );
-    assert_eq!(
-        watch.overlaps.load(Ordering::SeqCst),
-        0,
-        "a key ran twice at once"
-    );
+    assert_eq!(watch.overlaps(), 0, "a key ran twice at once");
 }
