@@ -10,8 +10,16 @@ use tracing::{error, warn};
 
 use crate::clock::{from_millis, to_millis};
 use crate::entry::{DeadLetter, InProgressEntry, NotBefore};
-use crate::queue::{Queue, QueueError, in_progress_name};
+use crate::queue::{Queue, QueueError, due_after, in_progress_name};
 use crate::storage::{Generation, PutMode};
+
+/// What this process holds of its claim: the generation its writes are pinned to, and when
+/// the lease it last wrote lapses.
+#[derive(Clone, Copy, Debug)]
+struct Held {
+    generation: Generation,
+    lease_expires: SystemTime,
+}
 
 /// How a failed run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,7 +41,7 @@ pub enum Failure {
 pub struct Claim {
     queue: Queue,
     run: InProgressEntry,
-    generation: Arc<Mutex<Generation>>,
+    held: Arc<Mutex<Held>>,
     /// Fires when the claim is lost (the run must stop) or finished.
     token: CancellationToken,
     /// Stops the heartbeat between renewals, so a renewal in flight is never cut in half.
@@ -43,20 +51,23 @@ pub struct Claim {
 
 impl Claim {
     pub(crate) fn start(queue: Queue, run: InProgressEntry, generation: Generation) -> Self {
-        let generation = Arc::new(Mutex::new(generation));
+        let held = Arc::new(Mutex::new(Held {
+            generation,
+            lease_expires: run.lease_expires,
+        }));
         let token = CancellationToken::new();
         let stop = CancellationToken::new();
         let heartbeat = tokio::spawn(heartbeat(
             queue.clone(),
             run.clone(),
-            generation.clone(),
+            held.clone(),
             token.clone(),
             stop.clone(),
         ));
         Self {
             queue,
             run,
-            generation,
+            held,
             token,
             stop,
             heartbeat: Some(heartbeat),
@@ -97,8 +108,8 @@ impl Claim {
     /// The key is done: it leaves the queue (a twin, if one arrived, stays queued), and its
     /// dead letter, if any, is removed.
     pub async fn complete(mut self) -> Result<(), QueueError> {
-        let generation = self.stop_heartbeat().await;
-        let result = self.delete_claim(generation).await;
+        let held = self.stop_heartbeat().await;
+        let result = self.delete_claim(held.generation).await;
         if result.is_ok()
             && let Err(e) = self.queue.clear_dead_letter(&self.run.key).await
         {
@@ -112,20 +123,20 @@ impl Claim {
     /// reset, since this is not a failure.
     pub async fn requeue_after(self, delay: Duration) -> Result<(), QueueError> {
         let now = self.queue.now();
-        let not_before = (!delay.is_zero()).then(|| NotBefore::plain(now + delay));
+        let not_before = (!delay.is_zero()).then(|| NotBefore::plain(due_after(now, delay)));
         self.put_back(0, not_before).await
     }
 
     /// Snoozes the key with a floor: it does not run before `delay` has passed, even if it is
     /// enqueued again meanwhile. The attempt count resets.
     pub async fn requeue_floor(self, delay: Duration) -> Result<(), QueueError> {
-        let at = self.queue.now() + delay;
+        let at = due_after(self.queue.now(), delay);
         self.put_back(0, Some(NotBefore::floor(at))).await
     }
 
     /// Gives the key back without counting an attempt (a shutdown, not a failure of the key).
     pub async fn release(self, delay: Duration) -> Result<(), QueueError> {
-        let at = self.queue.now() + delay;
+        let at = due_after(self.queue.now(), delay);
         let attempts = self.run.attempts;
         self.put_back(attempts, Some(NotBefore::plain(at))).await
     }
@@ -137,12 +148,15 @@ impl Claim {
         let attempts = self.run.attempts + 1;
         let now = self.queue.now();
         if config.max_retry > 0 && attempts >= config.max_retry {
-            let generation = self.stop_heartbeat().await;
+            let held = self.stop_heartbeat().await;
+            self.token.cancel();
+            self.still_held(held)?;
             let letter = DeadLetter::new(&self.run, attempts, now, error);
             self.queue.dead_letter(&letter).await?;
-            let result = self.delete_claim(generation).await;
-            self.token.cancel();
-            return result.map(|()| Failure::DeadLettered);
+            return self
+                .delete_claim(held.generation)
+                .await
+                .map(|()| Failure::DeadLettered);
         }
         // Whole milliseconds, the precision storage keeps.
         let at = from_millis(to_millis(
@@ -157,18 +171,28 @@ impl Claim {
         attempts: u32,
         not_before: Option<NotBefore>,
     ) -> Result<(), QueueError> {
-        let generation = self.stop_heartbeat().await;
-        // Queue first, then drop the claim: a crash in between leaves an orphan, not a loss.
-        let result = match self
-            .queue
-            .put_back(self.run.requeued(attempts, not_before))
-            .await
-        {
-            Ok(()) => self.delete_claim(generation).await,
-            Err(e) => Err(e),
-        };
+        let held = self.stop_heartbeat().await;
         self.token.cancel();
-        result
+        self.still_held(held)?;
+        // Queue first, then drop the claim: a crash in between leaves an orphan, not a loss.
+        self.queue
+            .put_back(self.run.requeued(attempts, not_before))
+            .await?;
+        self.delete_claim(held.generation).await
+    }
+
+    /// Writes outside the claim's own object (the queue, the dead letters) are not pinned to
+    /// it, so they are made only while the lease is surely still this process's: the
+    /// heartbeat gives a claim up a margin before its lease lapses, and so does this check.
+    fn still_held(&self, held: Held) -> Result<(), QueueError> {
+        let margin = lease_margin(self.queue.config().lease);
+        if self.queue.now() + margin < held.lease_expires {
+            Ok(())
+        } else {
+            Err(QueueError::Lost {
+                key: self.run.key.clone(),
+            })
+        }
     }
 
     async fn delete_claim(&self, generation: Generation) -> Result<(), QueueError> {
@@ -182,12 +206,12 @@ impl Claim {
         }
     }
 
-    async fn stop_heartbeat(&mut self) -> Generation {
+    async fn stop_heartbeat(&mut self) -> Held {
         self.stop.cancel();
         if let Some(heartbeat) = self.heartbeat.take() {
             let _ = heartbeat.await;
         }
-        *self.generation.lock().unwrap_or_else(|p| p.into_inner())
+        *self.held.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -201,12 +225,19 @@ impl Drop for Claim {
     }
 }
 
-/// Renews the lease every third of its length; cancels the claim when it is lost, or when
-/// storage stays unreachable until the lease would lapse.
+/// How long before its lease lapses a claim is given up: a tenth of the lease, so that the
+/// run stops before any other dispatcher may recover the key.
+fn lease_margin(lease: Duration) -> Duration {
+    lease / 10
+}
+
+/// Renews the lease every third of its length. When the claim is lost, or when no renewal
+/// lands before the lease is about to lapse, it fires the claim's token so the run stops
+/// before another dispatcher may take the key over.
 async fn heartbeat(
     queue: Queue,
     mut run: InProgressEntry,
-    generation: Arc<Mutex<Generation>>,
+    held: Arc<Mutex<Held>>,
     token: CancellationToken,
     stop: CancellationToken,
 ) {
@@ -218,39 +249,45 @@ async fn heartbeat(
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(every) => {}
         }
-        let lapses_at = run.lease_expires;
+        let give_up_at = run.lease_expires - lease_margin(lease);
         loop {
+            let left = give_up_at.duration_since(queue.now()).unwrap_or_default();
+            if left.is_zero() {
+                error!(key = %run.key, "could not renew the lease in time; stopping the run");
+                token.cancel();
+                return;
+            }
             let mut renewed = run.clone();
             renewed.lease_expires = queue.now() + lease;
-            let current = *generation.lock().unwrap_or_else(|p| p.into_inner());
-            match queue
+            let current = held.lock().unwrap_or_else(|p| p.into_inner()).generation;
+            let metadata = renewed.to_metadata();
+            let put = queue
                 .storage()
-                .put(&name, &renewed.to_metadata(), PutMode::Replace(current))
-                .await
-            {
-                Ok(next) => {
-                    *generation.lock().unwrap_or_else(|p| p.into_inner()) = next;
+                .put(&name, &metadata, PutMode::Replace(current));
+            match tokio::time::timeout(left, put).await {
+                Ok(Ok(next)) => {
+                    *held.lock().unwrap_or_else(|p| p.into_inner()) = Held {
+                        generation: next,
+                        lease_expires: renewed.lease_expires,
+                    };
                     queue.metrics().observe_lease_age(&renewed, queue.now());
                     run = renewed;
                     break;
                 }
-                Err(e) if e.is_conflict() => {
+                Ok(Err(e)) if e.is_conflict() => {
                     warn!(key = %run.key, "lost the claim: another dispatcher took the key over");
                     token.cancel();
                     return;
                 }
-                Err(e) if queue.now() >= lapses_at => {
-                    error!(key = %run.key, error = %e, "could not renew the lease before it lapsed");
-                    token.cancel();
-                    return;
-                }
-                Err(e) => {
+                Ok(Err(e)) => {
                     warn!(key = %run.key, error = %e, "failed to renew the lease; retrying");
                     tokio::select! {
                         _ = stop.cancelled() => return,
                         _ = tokio::time::sleep((every / 10).min(Duration::from_secs(5))) => {}
                     }
                 }
+                // The deadline check at the top of the loop gives up.
+                Err(_elapsed) => {}
             }
         }
     }

@@ -11,10 +11,10 @@ use crate::dispatcher::{Trigger, chain};
 use crate::proto::key_state::Status as WireStatus;
 use crate::proto::workqueue_service_server::{WorkqueueService, WorkqueueServiceServer};
 use crate::proto::{GetKeyStateRequest, KeyState, ProcessRequest, ProcessResponse};
-use crate::queue::{KeyStatus, Queue, QueueError};
+use crate::queue::{KeyStatus, MAX_DELAY, Queue, QueueError};
 
-/// The longest delay an enqueue may ask for: ten years.
-const MAX_DELAY_SECONDS: i64 = 10 * 365 * 24 * 3600;
+/// The longest delay an enqueue may ask for, in seconds.
+const MAX_DELAY_SECONDS: i64 = MAX_DELAY.as_secs() as i64;
 
 /// The receiving side of the queue.
 #[derive(Clone, Debug)]

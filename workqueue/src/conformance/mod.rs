@@ -19,12 +19,13 @@ use crate::backoff::Backoff;
 use crate::claim::{Claim, Failure};
 use crate::clock::{ManualClock, SystemClock};
 use crate::dispatcher::{Dispatcher, DispatcherConfig};
-use crate::entry::NotBefore;
+use crate::entry::{DeadLetter, InProgressEntry, NotBefore};
 use crate::metrics::Metrics;
 use crate::queue::{Enqueued, KeyStatus, Queue, QueueConfig, QueueError};
 use crate::reconciler::{Action, ReconcileError, Reconciler};
 use crate::storage::{
-    DirStorage, MemoryStorage, Metadata, PutMode, Storage, StorageError, list_all,
+    DirStorage, FaultyStorage, Landed, MemoryStorage, Metadata, Operation, PutMode, Storage,
+    StorageError, list_all,
 };
 
 /// The test backoff base.
@@ -112,6 +113,11 @@ macro_rules! conformance_suite {
             lost_claim_should_cancel_its_token,
             release_should_keep_attempts,
             durable_backend_should_keep_keys_across_instances,
+            claim_should_run_a_key_whose_queued_delete_landed_but_failed,
+            claim_should_keep_a_key_whose_queued_delete_failed,
+            orphan_of_a_dead_lettered_run_should_stay_dead,
+            settling_near_the_lease_end_should_write_nothing,
+            failing_renewals_should_cancel_the_run,
             dispatchers_should_hold_the_global_limit_and_never_overlap_a_key
         );
     };

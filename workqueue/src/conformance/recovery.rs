@@ -159,3 +159,90 @@ pub async fn durable_backend_should_keep_keys_across_instances(f: Fixture) {
     assert_eq!(again.status("dead").await, Some(KeyStatus::DeadLetter));
     assert_eq!(again.status("queued").await, Some(KeyStatus::Queued));
 }
+
+/// A claim whose delete of the queued entry landed but reported an error still runs the key
+/// (the entry is gone: withdrawing would lose it).
+pub async fn claim_should_run_a_key_whose_queued_delete_landed_but_failed(f: Fixture) {
+    let faulty = Arc::new(FaultyStorage::new(f.storage.clone()));
+    let h = Harness::new(faulty.clone(), 0);
+    h.enqueue("k", 0).await;
+    faulty.fail(Operation::Delete, "queued/", Landed::Yes, 1);
+    let claim = h.start_one().await.expect("the key runs");
+    claim.complete().await.unwrap();
+    assert_eq!(h.status("k").await, None);
+}
+
+/// A claim whose delete of the queued entry failed without landing is withdrawn and the key
+/// stays queued.
+pub async fn claim_should_keep_a_key_whose_queued_delete_failed(f: Fixture) {
+    let faulty = Arc::new(FaultyStorage::new(f.storage.clone()));
+    let h = Harness::new(faulty.clone(), 0);
+    h.enqueue("k", 0).await;
+    faulty.fail(Operation::Delete, "queued/", Landed::No, 1);
+    assert!(h.start_one().await.is_none());
+    assert_eq!(h.status("k").await, Some(KeyStatus::Queued));
+    assert_eq!(h.start_one().await.expect("claimed next time").key(), "k");
+}
+
+/// A run that wrote its dead letter and crashed before dropping its claim is not requeued
+/// when its lease lapses: dead-lettered keys never run.
+pub async fn orphan_of_a_dead_lettered_run_should_stay_dead(f: Fixture) {
+    let h = Harness::new(f.storage, 1);
+    h.enqueue("k", 0).await;
+    let claim = h.start_one().await.unwrap();
+    let run = InProgressEntry {
+        key: "k".into(),
+        priority: 0,
+        attempts: 0,
+        queued_at: claim.queued_at(),
+        claimed_at: claim.claimed_at(),
+        owner: "crashed".into(),
+        lease_expires: claim.claimed_at() + LEASE,
+    };
+    let letter = DeadLetter::new(&run, 1, h.clock.now_for_test(), "boom");
+    h.queue.dead_letter(&letter).await.unwrap();
+    drop(claim);
+    h.clock.advance(LEASE);
+    assert!(
+        h.start(5).await.is_empty(),
+        "a dead-lettered key must not run"
+    );
+    assert_eq!(h.status("k").await, Some(KeyStatus::DeadLetter));
+    assert!(h.queue.snapshot().await.unwrap().in_progress.is_empty());
+}
+
+/// A run that answers when its lease is about to lapse writes nothing outside its claim: the
+/// key may already belong to another dispatcher.
+pub async fn settling_near_the_lease_end_should_write_nothing(f: Fixture) {
+    let h = Harness::new(f.storage, 0);
+    h.enqueue("k", 0).await;
+    let claim = h.start_one().await.unwrap();
+    h.clock.advance(LEASE - LEASE / 20);
+    assert!(matches!(
+        claim.requeue_after(Duration::ZERO).await,
+        Err(QueueError::Lost { .. })
+    ));
+    let snapshot = h.queue.snapshot().await.unwrap();
+    assert_eq!((snapshot.in_progress.len(), snapshot.queued.len()), (1, 0));
+}
+
+/// When renewals keep failing, the heartbeat stops the run before the lease lapses.
+pub async fn failing_renewals_should_cancel_the_run(f: Fixture) {
+    let lease = Duration::from_millis(600);
+    let config = QueueConfig { lease, ..config(0) };
+    let faulty = Arc::new(FaultyStorage::new(f.storage.clone()));
+    let queue = Queue::with_parts(
+        faulty.clone(),
+        config,
+        Arc::new(SystemClock),
+        Metrics::new(),
+    );
+    queue.enqueue("k", 0, Duration::ZERO).await.unwrap();
+    let claim = queue.start(1, 1).await.unwrap().pop().unwrap();
+    faulty.fail(Operation::Put, "in-progress/", Landed::No, usize::MAX);
+    let token = claim.cancelled();
+    tokio::time::timeout(Duration::from_secs(10), token.cancelled())
+        .await
+        .expect("the run is stopped");
+    drop(claim);
+}

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::time::sleep_until;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{debug, error, info};
+use tracing::{debug, error, info, warn};
 
 use crate::queue::{Queue, QueueError};
 use crate::reconciler::Reconciler;
@@ -46,6 +46,8 @@ impl Default for DispatcherConfig {
 
 /// How often a pass also counts the dead letters (a separate listing).
 const DEAD_LETTER_REFRESH: Duration = Duration::from_secs(60);
+/// A pass that takes longer is abandoned (storage that stopped answering).
+const PASS_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Runs keys from a queue against a reconciler.
 pub struct Dispatcher {
@@ -118,13 +120,25 @@ impl Dispatcher {
             if count_dead {
                 dead_letters_counted = Some(now);
             }
-            match self.pass(&runs, &stop_runs, count_dead).await {
-                Ok(Some(due)) => {
+            // A pass cut short (shutdown, or storage that stopped answering) leaves at most
+            // claims without runs; their leases lapse and any pass recovers them.
+            let pass = tokio::time::timeout(
+                PASS_TIMEOUT,
+                self.pass(&runs, &stop_runs, &shutdown, count_dead),
+            );
+            let outcome = tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                outcome = pass => outcome,
+            };
+            match outcome {
+                Ok(Ok(Some(due))) => {
                     let wait = due.duration_since(self.queue.now()).unwrap_or_default();
                     next_wake = next_wake.min(Instant::now() + wait);
                 }
-                Ok(None) => {}
-                Err(e) => error!(error = %e, chain = %chain(&e), "dispatch pass failed"),
+                Ok(Ok(None)) => {}
+                Ok(Err(e)) => error!(error = %e, chain = %chain(&e), "dispatch pass failed"),
+                Err(_) => error!(timeout = ?PASS_TIMEOUT, "dispatch pass timed out"),
             }
         }
         info!(
@@ -149,16 +163,22 @@ impl Dispatcher {
         &self,
         runs: &TaskTracker,
         stop_runs: &CancellationToken,
+        shutdown: &CancellationToken,
         count_dead: bool,
     ) -> Result<Option<SystemTime>, QueueError> {
         let started = Instant::now();
         let snapshot = self.queue.pass_snapshot().await?;
         let metrics = self.queue.metrics();
         metrics.observe_enumerate(started.elapsed());
-        let dead = if count_dead {
-            Some(self.queue.dead_letters().await?.len())
-        } else {
-            None
+        let dead = match count_dead.then(|| self.queue.dead_letters()) {
+            Some(listing) => match listing.await {
+                Ok(dead) => Some(dead.len()),
+                Err(e) => {
+                    warn!(error = %chain(&e), "failed to count the dead letters");
+                    None
+                }
+            },
+            None => None,
         };
         metrics.observe_snapshot(&snapshot, dead);
         let want = snapshot.launchable(self.config.concurrency, self.config.batch_size);
@@ -169,20 +189,30 @@ impl Dispatcher {
             want,
             "dispatch pass"
         );
-        if want > 0 && !due.is_empty() {
-            for claim in self
-                .queue
-                .claim(&due, want, self.config.concurrency)
-                .await?
-            {
-                runs.spawn(run::run(
-                    self.queue.clone(),
-                    self.reconciler.clone(),
-                    claim,
-                    stop_runs.clone(),
-                    self.trigger.clone(),
-                ));
-            }
+        if want == 0 || due.is_empty() || shutdown.is_cancelled() {
+            return Ok(snapshot.next_due_at());
+        }
+        let claims = self
+            .queue
+            .claim(&due, want, self.config.concurrency)
+            .await?;
+        // A full batch that left due keys and free slots behind: go again (rate-limited)
+        // instead of waiting for a run to finish or for the poll.
+        let free = self
+            .config
+            .concurrency
+            .saturating_sub(snapshot.live() + claims.len());
+        if claims.len() == want && due.len() > want && free > 0 {
+            self.trigger.nudge();
+        }
+        for claim in claims {
+            runs.spawn(run::run(
+                self.queue.clone(),
+                self.reconciler.clone(),
+                claim,
+                stop_runs.clone(),
+                self.trigger.clone(),
+            ));
         }
         Ok(snapshot.next_due_at())
     }

@@ -84,49 +84,78 @@ impl Queue {
     async fn take_queued(
         &self,
         listed: &Listed<QueuedEntry>,
-        mut run: InProgressEntry,
-        mut generation: Generation,
+        run: InProgressEntry,
+        generation: Generation,
     ) -> Result<Option<Claim>, QueueError> {
         let name = queued_name(&run.key);
         let mut entry = listed.record.clone();
         let mut queued_generation = listed.generation;
         for _ in 0..MAX_WRITE_TRIES {
             match self.storage().delete(&name, queued_generation).await {
-                Ok(()) => {
-                    if entry.priority != run.priority || entry.attempts != run.attempts {
-                        run.priority = entry.priority;
-                        run.attempts = entry.attempts;
-                        let ip = in_progress_name(&run.key);
-                        generation = self
-                            .storage()
-                            .put(&ip, &run.to_metadata(), PutMode::Replace(generation))
-                            .await
-                            .map_err(|e| QueueError::storage("claim", &run.key, e))?;
-                    }
-                    self.metrics().observe_wait(&entry, run.claimed_at);
-                    return Ok(Some(Claim::start(self.clone(), run, generation)));
-                }
+                Ok(()) => return Ok(Some(self.start_run(entry, run, generation).await)),
                 Err(e) if e.is_conflict() => {
                     match self
                         .get_record(&name, &run.key, "claim", QueuedEntry::from_object)
-                        .await?
+                        .await
                     {
-                        Some((newer, newer_generation)) if newer.is_due(self.now()) => {
+                        Ok(Some((newer, newer_generation))) if newer.is_due(self.now()) => {
                             entry = newer;
                             queued_generation = newer_generation;
                         }
                         // Run by someone else since the listing, or no longer due.
-                        _ => break,
+                        Ok(_) => break,
+                        Err(e) => {
+                            self.withdraw(&[(listed, run, generation)]).await;
+                            return Err(e);
+                        }
                     }
                 }
                 Err(e) => {
-                    self.withdraw(&[(listed, run.clone(), generation)]).await;
-                    return Err(QueueError::storage("claim", &run.key, e));
+                    // A delete can land and still report an error (a timeout on the way back):
+                    // look before deciding, and never withdraw a claim whose entry may be gone.
+                    return match self.storage().get(&name).await {
+                        Ok(None) => Ok(Some(self.start_run(entry, run, generation).await)),
+                        Ok(Some(object)) if object.generation == queued_generation => {
+                            self.withdraw(&[(listed, run.clone(), generation)]).await;
+                            Err(QueueError::storage("claim", &run.key, e))
+                        }
+                        // Unknown: the claim stays and lapses, and orphan recovery requeues it.
+                        _ => Err(QueueError::storage("claim", &run.key, e)),
+                    };
                 }
             }
         }
         self.withdraw(&[(listed, run, generation)]).await;
         Ok(None)
+    }
+
+    /// Starts the run of a key taken off the queue. If an enqueue changed the entry after it
+    /// was listed, the claim's record takes the newer data.
+    async fn start_run(
+        &self,
+        entry: QueuedEntry,
+        mut run: InProgressEntry,
+        mut generation: Generation,
+    ) -> Claim {
+        let listed = (run.priority, run.attempts, run.queued_at);
+        if (entry.priority, entry.attempts, entry.queued_at) != listed {
+            run.priority = entry.priority;
+            run.attempts = entry.attempts;
+            run.queued_at = entry.queued_at;
+            let name = in_progress_name(&run.key);
+            match self
+                .storage()
+                .put(&name, &run.to_metadata(), PutMode::Replace(generation))
+                .await
+            {
+                Ok(next) => generation = next,
+                // The claim keeps its first record; should this write have landed after all,
+                // the heartbeat meets a conflict, stops the run, and the key is recovered.
+                Err(e) => warn!(key = %run.key, error = %e, "failed to update a claim's record"),
+            }
+        }
+        self.metrics().observe_wait(&entry, run.claimed_at);
+        Claim::start(self.clone(), run, generation)
     }
 
     async fn withdraw(&self, created: &[(&Listed<QueuedEntry>, InProgressEntry, Generation)]) {

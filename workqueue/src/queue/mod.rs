@@ -18,8 +18,9 @@
 //!   `queued/<key>` (merging into a twin) first and then delete the claim, so a crash between
 //!   the two leaves an orphan to recover, never a lost key.
 //!
-//! A processed key thus costs four mutations (create, create, delete, delete), one get
-//! and its share of list pages; the reference layout spends about five.
+//! A processed key thus costs four mutations (create, create, delete, delete), two gets (the
+//! enqueue's read, and the completion's look for a dead letter to clear) and its share of list
+//! pages; the reference layout spends about five mutations.
 
 mod claiming;
 mod dead_letters;
@@ -42,6 +43,15 @@ pub use snapshot::{Listed, Snapshot};
 pub(crate) const QUEUED: &str = "queued/";
 pub(crate) const IN_PROGRESS: &str = "in-progress/";
 pub(crate) const DEAD_LETTER: &str = "dead-letter/";
+
+/// The longest delay the queue keeps: ten years. Longer delays (a reconciler's answer, say)
+/// are shortened to it, and the receiver refuses them.
+pub const MAX_DELAY: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+/// The time `delay` after `now`, with the delay capped at [`MAX_DELAY`].
+pub(crate) fn due_after(now: SystemTime, delay: Duration) -> SystemTime {
+    now.checked_add(delay.min(MAX_DELAY)).unwrap_or(now)
+}
 
 /// How often a read-modify-write is retried when other writers keep changing the object.
 const MAX_WRITE_TRIES: usize = 16;
@@ -239,7 +249,7 @@ impl Queue {
         priority: i64,
         delay: Duration,
     ) -> Result<Enqueued, QueueError> {
-        let not_before = (!delay.is_zero()).then(|| NotBefore::plain(self.now() + delay));
+        let not_before = (!delay.is_zero()).then(|| NotBefore::plain(due_after(self.now(), delay)));
         self.enqueue_with(key, priority, not_before).await
     }
 
@@ -345,16 +355,35 @@ impl Queue {
     /// Where `key` is, or `None` when the queue does not know it.
     pub async fn state(&self, key: &str) -> Result<Option<KeyState>, QueueError> {
         validate_key(key)?;
-        let names = (
+        let (ip, queued, dead_name) = (
             in_progress_name(key),
             queued_name(key),
             dead_letter_name(key),
         );
-        let (running, queued, dead) = tokio::join!(
-            self.get_record(&names.0, key, "read", InProgressEntry::from_object),
-            self.get_record(&names.1, key, "read", QueuedEntry::from_object),
-            self.get_record(&names.2, key, "read", DeadLetter::from_object),
+        let (mut running, mut waiting, mut dead) = tokio::join!(
+            self.get_record(&ip, key, "read", InProgressEntry::from_object),
+            self.get_record(&queued, key, "read", QueuedEntry::from_object),
+            self.get_record(&dead_name, key, "read", DeadLetter::from_object),
         );
+        if matches!((&running, &waiting), (Ok(None), Ok(None))) {
+            // The reads ran side by side, so they can fall on either side of a move between
+            // the states (a claim creates, then deletes; a requeue or a dead letter writes,
+            // then deletes the claim). Reading the claim, then the queue, then the dead
+            // letters, one after the other, cannot miss a key that is there.
+            running = self
+                .get_record(&ip, key, "read", InProgressEntry::from_object)
+                .await;
+            if matches!(running, Ok(None)) {
+                waiting = self
+                    .get_record(&queued, key, "read", QueuedEntry::from_object)
+                    .await;
+                if matches!(waiting, Ok(None)) {
+                    dead = self
+                        .get_record(&dead_name, key, "read", DeadLetter::from_object)
+                        .await;
+                }
+            }
+        }
         if let Some((run, _)) = running? {
             return Ok(Some(KeyState {
                 key: run.key,
@@ -365,7 +394,7 @@ impl Queue {
                 not_before: None,
             }));
         }
-        if let Some((entry, _)) = queued? {
+        if let Some((entry, _)) = waiting? {
             let now = self.now();
             return Ok(Some(KeyState {
                 key: entry.key,

@@ -6,8 +6,8 @@ use std::time::SystemTime;
 
 use tracing::warn;
 
-use super::{IN_PROGRESS, QUEUED, Queue, QueueError, in_progress_name};
-use crate::entry::{CorruptRecord, InProgressEntry, QueuedEntry};
+use super::{IN_PROGRESS, QUEUED, Queue, QueueError, dead_letter_name, in_progress_name};
+use crate::entry::{CorruptRecord, DeadLetter, InProgressEntry, QueuedEntry};
 use crate::storage::{Generation, Object, list_all};
 
 /// A record listed in a snapshot, with the generation a pinned write needs.
@@ -27,7 +27,11 @@ pub struct Snapshot {
     pub in_progress: Vec<Listed<InProgressEntry>>,
     /// Queued keys (twins included), in dispatch order.
     pub queued: Vec<Listed<QueuedEntry>>,
+    /// The keys in progress, which their twins wait for.
     running: HashSet<String>,
+    /// Claim records that are not readable: they would block their key and hold a
+    /// concurrency slot forever, so passes remove them.
+    unreadable_claims: Vec<(String, Generation)>,
 }
 
 impl Snapshot {
@@ -92,6 +96,11 @@ impl Queue {
         );
         let running = running.map_err(|e| QueueError::storage("list", IN_PROGRESS, e))?;
         let queued = queued.map_err(|e| QueueError::storage("list", QUEUED, e))?;
+        let unreadable_claims = running
+            .iter()
+            .filter(|object| InProgressEntry::from_object(object).is_err())
+            .map(|object| (object.name.clone(), object.generation))
+            .collect();
         let in_progress: Vec<_> = parse_all(running, InProgressEntry::from_object);
         let mut queued: Vec<_> = parse_all(queued, QueuedEntry::from_object);
         queued.sort_by(|a, b| a.record.dispatch_order(&b.record));
@@ -101,31 +110,67 @@ impl Queue {
             in_progress,
             queued,
             running,
+            unreadable_claims,
         })
     }
 
-    /// Requeues the snapshot's orphans (keeping their attempt counts); returns how many.
+    /// Requeues the snapshot's orphans (keeping their attempt counts) and clears unreadable
+    /// claim records; returns how many keys were recovered. One orphan that cannot be
+    /// recovered now is left for the next pass rather than stopping this one.
     pub async fn recover_orphans(&self, snapshot: &Snapshot) -> Result<usize, QueueError> {
         let mut recovered = 0;
         for orphan in snapshot.orphans() {
-            let run = &orphan.record;
-            warn!(key = %run.key, owner = %run.owner, "recovering a key whose lease lapsed");
-            self.put_back(run.requeued(run.attempts, None)).await?;
-            match self
-                .storage()
-                .delete(&in_progress_name(&run.key), orphan.generation)
-                .await
-            {
-                Ok(()) => {
+            match self.recover(orphan).await {
+                Ok(true) => {
                     recovered += 1;
                     self.metrics().expired_leases.inc();
                 }
-                // Renewed or finished meanwhile: the queued copy just runs once more.
-                Err(e) if e.is_conflict() => {}
-                Err(e) => return Err(QueueError::storage("recover", &run.key, e)),
+                Ok(false) => {}
+                Err(e) => {
+                    warn!(key = %orphan.record.key, error = %e, "failed to recover a key; retrying next pass")
+                }
+            }
+        }
+        for (name, generation) in &snapshot.unreadable_claims {
+            warn!(object = %name, "removing an unreadable claim record");
+            if let Err(e) = self.storage().delete(name, *generation).await {
+                warn!(object = %name, error = %e, "failed to remove an unreadable claim record");
             }
         }
         Ok(recovered)
+    }
+
+    /// Recovers one orphan, unless it changed since the snapshot (renewed, finished, or
+    /// recovered by another pass) or its run already ended in a dead letter.
+    async fn recover(&self, orphan: &Listed<InProgressEntry>) -> Result<bool, QueueError> {
+        let run = &orphan.record;
+        let name = in_progress_name(&run.key);
+        let current = self.storage().get(&name).await;
+        match current.map_err(|e| QueueError::storage("recover", &run.key, e))? {
+            Some(object) if object.generation == orphan.generation => {}
+            _ => return Ok(false),
+        }
+        let dead = self
+            .get_record(
+                &dead_letter_name(&run.key),
+                &run.key,
+                "recover",
+                DeadLetter::from_object,
+            )
+            .await?;
+        // A run that failed for good wrote its dead letter, then crashed before dropping
+        // its claim: requeueing it would dispatch a dead-lettered key.
+        let dead_lettered = dead.is_some_and(|(dead, _)| dead.failed_at >= run.claimed_at);
+        if !dead_lettered {
+            warn!(key = %run.key, owner = %run.owner, "recovering a key whose lease lapsed");
+            self.put_back(run.requeued(run.attempts, None)).await?;
+        }
+        match self.storage().delete(&name, orphan.generation).await {
+            Ok(()) => Ok(!dead_lettered),
+            // Renewed or finished meanwhile: the queued copy just runs once more.
+            Err(e) if e.is_conflict() => Ok(false),
+            Err(e) => Err(QueueError::storage("recover", &run.key, e)),
+        }
     }
 
     /// A snapshot for a dispatch pass: orphans found in it are recovered first, and the

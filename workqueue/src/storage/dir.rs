@@ -101,6 +101,18 @@ impl DirStorage {
         }
     }
 
+    /// [`DirStorage::read`] for a listing: a file that is not an object (a foreign or damaged
+    /// file) is skipped with a warning instead of failing every listing after it.
+    fn read_listed(path: &Path) -> io::Result<Option<Record>> {
+        match Self::read(path) {
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                tracing::warn!(path = %path.display(), error = %e, "skipping a file that is not a stored object");
+                Ok(None)
+            }
+            other => other,
+        }
+    }
+
     fn write(&self, path: &Path, record: &Record) -> io::Result<()> {
         let tmp = self
             .root
@@ -111,7 +123,12 @@ impl DirStorage {
         file.sync_all()?;
         drop(file);
         let parent = path.parent().expect("objects live below the root");
-        fs::create_dir_all(parent)?;
+        if !parent.is_dir() {
+            fs::create_dir_all(parent)?;
+            // A new directory is durable once its own parent is synced.
+            let grandparent = parent.parent().expect("below the root");
+            File::open(grandparent)?.sync_all()?;
+        }
         fs::rename(&tmp, path)?;
         File::open(parent)?.sync_all()
     }
@@ -176,7 +193,7 @@ impl DirStorage {
                 break;
             }
             // An object deleted since the directory was read is simply not listed.
-            if let Some(record) = Self::read(&path)? {
+            if let Some(record) = Self::read_listed(&path)? {
                 objects.push(Object {
                     name: record.name,
                     generation: Generation(record.generation),
@@ -209,7 +226,13 @@ fn collect(dir: &Path, base: &str, out: &mut Vec<(String, PathBuf)>) -> io::Resu
         };
         let path = entry.path();
         let decoded = decode_segment(file_name);
-        if entry.file_type()?.is_dir() {
+        let file_type = match entry.file_type() {
+            Ok(file_type) => file_type,
+            // Deleted since the directory was read.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        if file_type.is_dir() {
             match decoded {
                 Some(segment) => collect(&path, &format!("{base}{segment}/"), out)?,
                 // A hashed directory: its objects carry their own names.
@@ -219,7 +242,7 @@ fn collect(dir: &Path, base: &str, out: &mut Vec<(String, PathBuf)>) -> io::Resu
             match decoded {
                 Some(segment) => out.push((format!("{base}{segment}"), path)),
                 None => {
-                    if let Some(record) = DirStorage::read(&path)? {
+                    if let Some(record) = DirStorage::read_listed(&path)? {
                         out.push((record.name, path));
                     }
                 }
@@ -233,9 +256,14 @@ fn collect_hashed(dir: &Path, out: &mut Vec<(String, PathBuf)>) -> io::Result<()
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
         let path = entry.path();
-        if entry.file_type()?.is_dir() {
+        let is_dir = match entry.file_type() {
+            Ok(file_type) => file_type.is_dir(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        if is_dir {
             collect_hashed(&path, out)?;
-        } else if let Some(record) = DirStorage::read(&path)? {
+        } else if let Some(record) = DirStorage::read_listed(&path)? {
             out.push((record.name, path));
         }
     }
@@ -418,6 +446,20 @@ mod tests {
             );
             assert_eq!(decode_segment(&encoded).as_deref(), Some(segment));
         }
+    }
+
+    #[tokio::test]
+    async fn list_should_skip_a_file_that_is_not_an_object() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = DirStorage::open(dir.path().to_owned()).await.unwrap();
+        storage
+            .put("p/good", &Metadata::new(), PutMode::Create)
+            .await
+            .unwrap();
+        fs::write(dir.path().join("objects/p/bad"), b"not json").unwrap();
+        let page = storage.list("p/", None, 10).await.unwrap();
+        let names: Vec<&str> = page.objects.iter().map(|o| o.name.as_str()).collect();
+        assert_eq!(names, ["p/good"]);
     }
 
     #[test]

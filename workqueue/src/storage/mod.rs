@@ -6,6 +6,7 @@
 
 mod counting;
 mod dir;
+mod faulty;
 mod memory;
 mod url;
 
@@ -16,6 +17,7 @@ use async_trait::async_trait;
 
 pub use counting::{CountingStorage, OpCounts};
 pub use dir::DirStorage;
+pub use faulty::{FaultyStorage, Landed, Operation};
 pub use memory::MemoryStorage;
 pub use url::StorageUrl;
 
