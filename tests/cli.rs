@@ -173,16 +173,16 @@ async fn port_should_serve_http_and_grpc_on_one_address() {
             "--storage",
             &format!("file://{}", dir.path().display()),
         ])
-        .env("PORT", addr.port().to_string());
+        .env("PORT", addr.port().to_string())
+        .env("K_SERVICE", "wq-rcv")
+        .env("K_REVISION", "wq-rcv-00001");
     let _receiver = Proc::spawn("receiver", &mut command);
     let local = std::net::SocketAddr::from(([127, 0, 0, 1], addr.port()));
     wait_healthy(local).await;
     let (status, metrics) = http_get(local, "/metrics").await.unwrap();
     assert_eq!(status, 200);
-    assert!(
-        metrics.contains("workqueue_added_keys_total 0"),
-        "{metrics}"
-    );
+    let added = r#"workqueue_added_keys_total{service_name="wq-rcv",revision_name="wq-rcv-00001"}"#;
+    assert!(metrics.contains(&format!("{added} 0")), "{metrics}");
     let mut client = WorkqueueServiceClient::connect(format!("http://{local}"))
         .await
         .unwrap();
@@ -217,10 +217,7 @@ async fn port_should_serve_http_and_grpc_on_one_address() {
         tonic_health::pb::health_check_response::ServingStatus::Serving as i32
     );
     let (_, metrics) = http_get(local, "/metrics").await.unwrap();
-    assert!(
-        metrics.contains("workqueue_added_keys_total 1"),
-        "{metrics}"
-    );
+    assert!(metrics.contains(&format!("{added} 1")), "{metrics}");
 }
 
 struct Hang(Arc<AtomicUsize>);

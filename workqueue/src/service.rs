@@ -2,6 +2,7 @@
 //! its HTTP side (`/healthz`, `/metrics`, triggers) and gRPC side (the receiver and the
 //! standard health service), until shutdown.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -43,6 +44,21 @@ pub enum ServiceError {
     Serve(#[from] std::io::Error),
 }
 
+/// The labels the reference dashboards select series by: `service_name` and
+/// `revision_name`, from the `K_SERVICE` and `K_REVISION` variables Cloud Run sets.
+fn cloud_run_labels() -> Vec<(Cow<'static, str>, Cow<'static, str>)> {
+    [
+        ("service_name", "K_SERVICE"),
+        ("revision_name", "K_REVISION"),
+    ]
+    .into_iter()
+    .filter_map(|(label, variable)| {
+        let value = std::env::var(variable).ok().filter(|v| !v.is_empty())?;
+        Some((Cow::Borrowed(label), Cow::Owned(value)))
+    })
+    .collect()
+}
+
 /// Runs `service` until `shutdown` fires, then drains: the dispatcher hands its in-flight keys
 /// back and the servers finish their requests.
 pub async fn run(service: Service, shutdown: CancellationToken) -> Result<(), ServiceError> {
@@ -52,7 +68,7 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<(), Se
         .await
         .map_err(ServiceError::Storage)?;
     let metrics = Metrics::new();
-    let mut registry = Registry::default();
+    let mut registry = Registry::with_labels(cloud_run_labels().into_iter());
     metrics.register(&mut registry);
     let queue = Queue::with_parts(
         storage,
