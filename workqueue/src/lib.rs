@@ -2,10 +2,11 @@
 //! receiver, its dispatcher, and the SDK reconcilers are written with.
 //!
 //! # Layout
-//! * [`storage`]: the seam (a few conditional object operations) and its backends:
-//!   [`storage::MemoryStorage`] and [`storage::DirStorage`].
+//! * [`storage`]: the seam (a few conditional object operations), its backends
+//!   ([`storage::MemoryStorage`], [`storage::DirStorage`]) and wrappers that count operations
+//!   or inject faults.
 //! * [`entry`], [`backoff`], [`key`]: the pure rules: records and their merge and order,
-//!   retry delays, key validation and encoding.
+//!   retry delays, key validation and encoding; [`clock`]: wall time, movable in tests.
 //! * [`queue`]: the queue rules of DESIGN §3 on top of the seam (its docs give the storage
 //!   layout and the operations each step costs); [`claim`]: an owned in-progress key.
 //! * [`receiver`]: the gRPC service clients enqueue through.
