@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use common::{Proc, eventually, free_addr, http_get, wait_healthy};
 use tokio_util::sync::CancellationToken;
+use workqueue::conformance::Emulator;
 use workqueue::proto::workqueue_service_client::WorkqueueServiceClient;
 use workqueue::proto::{GetKeyStateRequest, ProcessRequest};
 use workqueue::reconciler::{Action, ReconcileError, Reconciler, serve};
@@ -107,11 +108,17 @@ async fn queue_subcommands_should_list_show_and_reenqueue() {
     drop(claim);
 }
 
-#[test]
-fn storage_errors_should_be_clear() {
-    let (ok, _, err) = reconcilers(&["queue", "list", "--storage", "gs://bucket"]);
+#[tokio::test]
+async fn storage_errors_should_be_clear() {
+    let emulator = Emulator::start().await;
+    let out = Command::new(env!("CARGO_BIN_EXE_reconcilers"))
+        .args(["queue", "list", "--storage", "gs://no-such-bucket"])
+        .env("STORAGE_EMULATOR_HOST", &emulator.endpoint)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        !ok && err.contains("gs:// storage is not supported yet"),
+        !out.status.success() && err.contains("bucket \"no-such-bucket\" does not exist"),
         "{err}"
     );
     let (ok, _, err) = reconcilers(&["queue", "list", "--storage", "s3://x"]);

@@ -7,6 +7,7 @@
 mod counting;
 mod dir;
 mod faulty;
+mod gcs;
 mod memory;
 mod url;
 
@@ -18,6 +19,7 @@ use async_trait::async_trait;
 pub use counting::{CountingStorage, OpCounts};
 pub use dir::DirStorage;
 pub use faulty::{FaultyStorage, Landed, Operation};
+pub use gcs::GcsStorage;
 pub use memory::MemoryStorage;
 pub use url::StorageUrl;
 

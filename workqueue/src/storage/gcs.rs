@@ -1,0 +1,371 @@
+//! `gs://BUCKET[/PREFIX]`: Google Cloud Storage over its JSON API (`gcloud-storage`).
+//!
+//! Every conditional write is a multipart upload with `ifGenerationMatch` (0 to create), and
+//! every delete is pinned with the same precondition, so GCS itself arbitrates races between
+//! processes and regions. Calls time out and are retried on 408, 429, 5xx and transport errors
+//! with bounded, jittered backoff. A retried call whose earlier attempt may have landed is
+//! read back rather than misreported: a 412 on a retried write is checked against the object
+//! (our own write landed), and a 404 on a retried delete means the first attempt deleted it.
+//!
+//! Credentials are Application Default Credentials (the metadata server on Cloud Run,
+//! `GOOGLE_APPLICATION_CREDENTIALS`, or gcloud's ADC file). `STORAGE_EMULATOR_HOST`
+//! (for instance `http://127.0.0.1:4443`) switches to that endpoint with anonymous access.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use gcloud_storage::client::{Client, ClientConfig};
+use gcloud_storage::http::Error as GcsError;
+use gcloud_storage::http::objects::Object as GcsObject;
+use gcloud_storage::http::objects::delete::DeleteObjectRequest;
+use gcloud_storage::http::objects::get::GetObjectRequest;
+use gcloud_storage::http::objects::list::ListObjectsRequest;
+use gcloud_storage::http::objects::upload::{UploadObjectRequest, UploadType};
+use tracing::debug;
+
+use super::{
+    Generation, ListPage, Metadata, Object, PutMode, Storage, StorageError, validate_name,
+};
+use crate::backoff::jitter;
+
+/// How long one call may take before it is abandoned (and retried).
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Attempts per operation, the first included.
+const MAX_ATTEMPTS: u32 = 5;
+/// The first retry waits about this long; each further one twice as long.
+const RETRY_BASE: Duration = Duration::from_millis(200);
+
+/// A store in a GCS bucket, under an optional name prefix.
+#[derive(Clone)]
+pub struct GcsStorage {
+    client: Client,
+    bucket: String,
+    /// Prepended to every object name: empty, or ends in `/`.
+    prefix: String,
+}
+
+impl std::fmt::Debug for GcsStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GcsStorage")
+            .field("bucket", &self.bucket)
+            .field("prefix", &self.prefix)
+            .finish()
+    }
+}
+
+/// How one attempt failed.
+enum Failure {
+    /// 404.
+    NotFound,
+    /// 412 (or 409 on create).
+    Precondition,
+    /// Worth retrying; `maybe_landed` when the request may have taken effect.
+    Transient { maybe_landed: bool, error: String },
+    /// Not worth retrying.
+    Permanent(String),
+}
+
+impl GcsStorage {
+    /// Connects to `bucket` (or the emulator at `STORAGE_EMULATOR_HOST`, when set) and checks,
+    /// before any key is handled, that it exists and can be listed with these credentials.
+    pub async fn connect(bucket: &str, prefix: &str) -> Result<Self, StorageError> {
+        if let Some(host) = std::env::var("STORAGE_EMULATOR_HOST")
+            .ok()
+            .filter(|h| !h.is_empty())
+        {
+            return Self::emulator(&host, bucket, prefix).await;
+        }
+        let config = ClientConfig::default().with_auth().await.map_err(|e| {
+            open_failed(
+                bucket,
+                format!("no Google credentials (Application Default Credentials): {e}"),
+            )
+        })?;
+        Self::open(config, bucket, prefix).await
+    }
+
+    /// Connects anonymously to a GCS emulator at `host` (`http://127.0.0.1:4443`, or without
+    /// the scheme).
+    pub async fn emulator(host: &str, bucket: &str, prefix: &str) -> Result<Self, StorageError> {
+        let host = host.trim_end_matches('/');
+        let endpoint = if host.contains("://") {
+            host.to_owned()
+        } else {
+            format!("http://{host}")
+        };
+        Self::open(
+            ClientConfig {
+                storage_endpoint: endpoint,
+                ..ClientConfig::default()
+            }
+            .anonymous(),
+            bucket,
+            prefix,
+        )
+        .await
+    }
+
+    async fn open(config: ClientConfig, bucket: &str, prefix: &str) -> Result<Self, StorageError> {
+        let prefix = match prefix.trim_matches('/') {
+            "" => String::new(),
+            p => format!("{p}/"),
+        };
+        let storage = Self {
+            client: Client::new(config),
+            bucket: bucket.to_owned(),
+            prefix,
+        };
+        storage
+            .check()
+            .await
+            .map_err(|reason| open_failed(bucket, reason))?;
+        Ok(storage)
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        let request = ListObjectsRequest {
+            bucket: self.bucket.clone(),
+            prefix: Some(self.prefix.clone()),
+            max_results: Some(1),
+            ..Default::default()
+        };
+        match tokio::time::timeout(CALL_TIMEOUT, self.client.list_objects(&request)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(GcsError::Response(e))) if e.code == 404 => {
+                Err(format!("bucket {:?} does not exist", self.bucket))
+            }
+            Ok(Err(GcsError::Response(e))) if e.code == 401 || e.code == 403 => Err(format!(
+                "access to bucket {:?} was denied ({}): the credentials need storage.objects.* on it",
+                self.bucket, e.message
+            )),
+            Ok(Err(e)) => Err(format!("bucket {:?} could not be listed: {e}", self.bucket)),
+            Err(_) => Err(format!(
+                "bucket {:?} did not answer within {CALL_TIMEOUT:?}",
+                self.bucket
+            )),
+        }
+    }
+
+    fn full(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    fn object(&self, object: GcsObject) -> Object {
+        let name = object
+            .name
+            .strip_prefix(&self.prefix)
+            .unwrap_or(&object.name)
+            .to_owned();
+        let metadata = object.metadata.unwrap_or_default().into_iter().collect();
+        Object {
+            name,
+            generation: Generation(object.generation),
+            metadata,
+        }
+    }
+
+    /// Runs `call` with a timeout, retrying transient failures; reports whether an attempt
+    /// before the final one may have landed.
+    async fn retry<T, F, Fut>(&self, call: F) -> (Result<T, Failure>, bool)
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, GcsError>>,
+    {
+        let mut maybe_landed_before = false;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let outcome = match tokio::time::timeout(CALL_TIMEOUT, call()).await {
+                Ok(Ok(value)) => return (Ok(value), maybe_landed_before),
+                Ok(Err(e)) => classify(e),
+                Err(_) => Failure::Transient {
+                    maybe_landed: true,
+                    error: format!("timed out after {CALL_TIMEOUT:?}"),
+                },
+            };
+            match outcome {
+                Failure::Transient {
+                    maybe_landed,
+                    error,
+                } if attempt < MAX_ATTEMPTS => {
+                    maybe_landed_before |= maybe_landed;
+                    let delay = RETRY_BASE * 2u32.pow(attempt - 1);
+                    debug!(bucket = %self.bucket, attempt, %error, "retrying a GCS call");
+                    let pause = delay + jitter(delay, &mut rand::rng());
+                    tokio::time::sleep(pause).await;
+                }
+                other => return (Err(other), maybe_landed_before),
+            }
+        }
+    }
+
+    fn error(&self, op: &'static str, name: &str, failure: Failure) -> StorageError {
+        let name = name.to_owned();
+        match failure {
+            Failure::NotFound => StorageError::NotFound { name },
+            Failure::Precondition => StorageError::Precondition { name },
+            Failure::Transient { error, .. } => StorageError::Backend {
+                op,
+                name,
+                transient: true,
+                source: error.into(),
+            },
+            Failure::Permanent(error) => StorageError::Backend {
+                op,
+                name,
+                transient: false,
+                source: error.into(),
+            },
+        }
+    }
+}
+
+fn open_failed(bucket: &str, reason: String) -> StorageError {
+    StorageError::Backend {
+        op: "open",
+        name: format!("gs://{bucket}"),
+        transient: false,
+        source: reason.into(),
+    }
+}
+
+fn classify(error: GcsError) -> Failure {
+    match error {
+        GcsError::Response(e) => match e.code {
+            404 => Failure::NotFound,
+            409 | 412 => Failure::Precondition,
+            408 | 429 | 500..=599 => Failure::Transient {
+                maybe_landed: e.code != 429,
+                error: e.to_string(),
+            },
+            _ => Failure::Permanent(format!("{} {}", e.code, e.message)),
+        },
+        GcsError::HttpClient(e) => {
+            // A request that failed to connect never reached GCS; anything later may have.
+            let maybe_landed = !e.is_connect();
+            Failure::Transient {
+                maybe_landed,
+                error: e.to_string(),
+            }
+        }
+        GcsError::HttpMiddleware(e) => Failure::Transient {
+            maybe_landed: true,
+            error: e.to_string(),
+        },
+        GcsError::TokenSource(e) => Failure::Permanent(format!("credentials failed: {e}")),
+        other => Failure::Permanent(other.to_string()),
+    }
+}
+
+#[async_trait]
+impl Storage for GcsStorage {
+    async fn get(&self, name: &str) -> Result<Option<Object>, StorageError> {
+        validate_name(name)?;
+        let request = GetObjectRequest {
+            bucket: self.bucket.clone(),
+            object: self.full(name),
+            ..Default::default()
+        };
+        match self.retry(|| self.client.get_object(&request)).await.0 {
+            Ok(object) => Ok(Some(self.object(object))),
+            Err(Failure::NotFound) => Ok(None),
+            Err(failure) => Err(self.error("read", name, failure)),
+        }
+    }
+
+    async fn put(
+        &self,
+        name: &str,
+        metadata: &Metadata,
+        mode: PutMode,
+    ) -> Result<Generation, StorageError> {
+        validate_name(name)?;
+        let full = self.full(name);
+        let if_generation_match = match mode {
+            PutMode::Create => 0,
+            PutMode::Replace(generation) => generation.0,
+        };
+        let request = UploadObjectRequest {
+            bucket: self.bucket.clone(),
+            if_generation_match: Some(if_generation_match),
+            ..Default::default()
+        };
+        let object = GcsObject {
+            name: full.clone(),
+            content_type: Some("application/octet-stream".into()),
+            metadata: Some(
+                metadata
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect::<HashMap<_, _>>(),
+            ),
+            ..Default::default()
+        };
+        let upload = UploadType::Multipart(Box::new(object));
+        let (result, maybe_landed) = self
+            .retry(|| {
+                self.client
+                    .upload_object(&request, Vec::<u8>::new(), &upload)
+            })
+            .await;
+        match result {
+            Ok(object) => Ok(Generation(object.generation)),
+            Err(Failure::Precondition) if maybe_landed => {
+                // An earlier attempt may have written this very object: if so, it is ours.
+                match self.get(name).await? {
+                    Some(current) if current.metadata == *metadata => Ok(current.generation),
+                    _ => Err(StorageError::Precondition {
+                        name: name.to_owned(),
+                    }),
+                }
+            }
+            Err(failure) => Err(self.error("write", name, failure)),
+        }
+    }
+
+    async fn delete(&self, name: &str, generation: Generation) -> Result<(), StorageError> {
+        validate_name(name)?;
+        let request = DeleteObjectRequest {
+            bucket: self.bucket.clone(),
+            object: self.full(name),
+            if_generation_match: Some(generation.0),
+            ..Default::default()
+        };
+        let (result, maybe_landed) = self.retry(|| self.client.delete_object(&request)).await;
+        match result {
+            Ok(()) => Ok(()),
+            // An earlier attempt deleted it.
+            Err(Failure::NotFound) if maybe_landed => Ok(()),
+            Err(failure) => Err(self.error("delete", name, failure)),
+        }
+    }
+
+    async fn list(
+        &self,
+        prefix: &str,
+        page_token: Option<&str>,
+        max_results: usize,
+    ) -> Result<ListPage, StorageError> {
+        let request = ListObjectsRequest {
+            bucket: self.bucket.clone(),
+            prefix: Some(self.full(prefix)),
+            page_token: page_token.map(str::to_owned),
+            max_results: Some(i32::try_from(max_results.clamp(1, 1000)).unwrap_or(1000)),
+            ..Default::default()
+        };
+        match self.retry(|| self.client.list_objects(&request)).await.0 {
+            Ok(response) => Ok(ListPage {
+                objects: response
+                    .items
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|o| self.object(o))
+                    .collect(),
+                next_page_token: response.next_page_token.filter(|t| !t.is_empty()),
+            }),
+            Err(failure) => Err(self.error("list", prefix, failure)),
+        }
+    }
+}
