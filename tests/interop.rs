@@ -1,21 +1,29 @@
 //! The wire contract against an independently written client and reconciler: a Python
-//! program generated from the proto drives `reconcilers dev` on `file://` storage.
+//! program generated from the proto drives `reconcilers dev` on `file://` and `gs://` storage.
 
 mod common;
 
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Proc, free_addr, python, repo, wait_healthy};
+use common::{Proc, TestStorage, free_addr, python, repo, wait_healthy};
 
 #[tokio::test]
-async fn python_client_and_reconciler_should_interoperate_through_dev() {
-    let dir = tempfile::tempdir().unwrap();
+async fn python_client_and_reconciler_should_interoperate_through_dev_on_a_directory() {
+    interoperate(TestStorage::dir()).await;
+}
+
+#[tokio::test]
+async fn python_client_and_reconciler_should_interoperate_through_dev_on_a_bucket() {
+    interoperate(TestStorage::gcs().await).await;
+}
+
+async fn interoperate(backend: TestStorage) {
     let (http, grpc, reconciler) = (free_addr(), free_addr(), free_addr());
-    let storage = format!("file://{}", dir.path().display());
+    let storage = backend.url();
     let reconciler_url = format!("http://{reconciler}");
     let (http_s, grpc_s) = (http.to_string(), grpc.to_string());
-    let _dev = Proc::reconcilers(
+    let _dev = backend.reconcilers(
         "dev",
         &[
             "dev",

@@ -1,24 +1,21 @@
-//! One receiver and three dispatcher processes on one `file://` directory, calling a
+//! One receiver and three dispatcher processes on one `file://` directory or `gs://` bucket, calling a
 //! reconciler served by this test: no key runs twice at once, the global concurrency holds,
 //! nothing is lost, and a dispatcher killed with SIGKILL mid-run loses no key.
 
 mod common;
 
 use std::collections::HashSet;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use common::{Proc, eventually, free_addr, http_get, wait_healthy};
+use common::{TestStorage, eventually, free_addr, http_get, wait_healthy};
 use tokio_util::sync::CancellationToken;
 use workqueue::conformance::Recorder;
 use workqueue::proto::ProcessRequest;
 use workqueue::proto::workqueue_service_client::WorkqueueServiceClient;
 use workqueue::reconciler::{Action, ReconcileError, Reconciler, serve};
-use workqueue::storage::{DirStorage, StorageUrl};
-use workqueue::{Queue, QueueConfig};
 
 const CONCURRENCY: usize = 4;
 
@@ -42,21 +39,13 @@ impl Reconciler for Reconcilers {
     }
 }
 
-async fn queue_is_empty(dir: &Path) -> bool {
-    let storage = DirStorage::open(dir.to_owned()).await.unwrap();
-    let snapshot = Queue::new(Arc::new(storage), QueueConfig::default())
-        .snapshot()
-        .await
-        .unwrap();
+async fn queue_is_empty(storage: &TestStorage) -> bool {
+    let snapshot = storage.queue().await.snapshot().await.unwrap();
     snapshot.queued.is_empty() && snapshot.in_progress.is_empty()
 }
 
-async fn running_owner(dir: &Path) -> Option<String> {
-    let storage = DirStorage::open(dir.to_owned()).await.unwrap();
-    let snapshot = Queue::new(Arc::new(storage), QueueConfig::default())
-        .snapshot()
-        .await
-        .unwrap();
+async fn running_owner(storage: &TestStorage) -> Option<String> {
+    let snapshot = storage.queue().await.snapshot().await.unwrap();
     snapshot
         .in_progress
         .first()
@@ -64,9 +53,17 @@ async fn running_owner(dir: &Path) -> Option<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn dispatchers_should_share_one_directory_safely_and_survive_sigkill() {
-    let dir = tempfile::tempdir().unwrap();
-    let storage = StorageUrl::Dir(dir.path().to_owned()).to_string();
+async fn dispatchers_should_share_a_directory_safely_and_survive_sigkill() {
+    dispatchers_should_share_storage_safely_and_survive_sigkill(TestStorage::dir()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dispatchers_should_share_a_bucket_safely_and_survive_sigkill() {
+    dispatchers_should_share_storage_safely_and_survive_sigkill(TestStorage::gcs().await).await;
+}
+
+async fn dispatchers_should_share_storage_safely_and_survive_sigkill(backend: TestStorage) {
+    let storage = backend.url();
     let watch = Arc::new(Reconcilers {
         recorder: Recorder::new(Duration::from_millis(40)),
         hang_calls: AtomicUsize::new(0),
@@ -79,7 +76,7 @@ async fn dispatchers_should_share_one_directory_safely_and_survive_sigkill() {
     }));
 
     let (receiver_http, receiver_grpc) = (free_addr(), free_addr());
-    let _receiver = Proc::reconcilers(
+    let _receiver = backend.reconcilers(
         "receiver",
         &[
             "receiver",
@@ -95,7 +92,7 @@ async fn dispatchers_should_share_one_directory_safely_and_survive_sigkill() {
     let mut dispatchers = Vec::new();
     for i in 0..3 {
         let http = free_addr();
-        let proc = Proc::reconcilers(
+        let proc = backend.reconcilers(
             &format!("dispatcher-{i}"),
             &[
                 "dispatcher",
@@ -148,7 +145,7 @@ async fn dispatchers_should_share_one_directory_safely_and_survive_sigkill() {
         Duration::from_secs(90),
         async || {
             let ran = watch.recorder.ran();
-            (ran == distinct && queue_is_empty(dir.path()).await).then_some(())
+            (ran == distinct && queue_is_empty(&backend).await).then_some(())
         },
     )
     .await;
@@ -179,7 +176,7 @@ async fn dispatchers_should_share_one_directory_safely_and_survive_sigkill() {
             if watch.hang_calls.load(Ordering::SeqCst) == 0 {
                 return None;
             }
-            running_owner(dir.path()).await
+            running_owner(&backend).await
         },
     )
     .await;
@@ -200,7 +197,7 @@ async fn dispatchers_should_share_one_directory_safely_and_survive_sigkill() {
         "the killed dispatcher's key to be recovered and completed",
         Duration::from_secs(30),
         async || {
-            (watch.hang_calls.load(Ordering::SeqCst) >= 2 && queue_is_empty(dir.path()).await)
+            (watch.hang_calls.load(Ordering::SeqCst) >= 2 && queue_is_empty(&backend).await)
                 .then_some(())
         },
     )

@@ -152,3 +152,69 @@ pub fn python() -> PathBuf {
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
+
+/// The storage of an end-to-end test: a temporary directory, or a fresh bucket on a GCS
+/// emulator of its own.
+pub enum TestStorage {
+    Dir(tempfile::TempDir),
+    Gcs {
+        emulator: workqueue::conformance::Emulator,
+        bucket: String,
+    },
+}
+
+impl TestStorage {
+    pub fn dir() -> Self {
+        Self::Dir(tempfile::tempdir().expect("a temporary directory"))
+    }
+
+    pub async fn gcs() -> Self {
+        let emulator = workqueue::conformance::Emulator::start().await;
+        let bucket = emulator.bucket().await;
+        Self::Gcs { emulator, bucket }
+    }
+
+    /// The `--storage` URL for processes.
+    pub fn url(&self) -> String {
+        match self {
+            Self::Dir(dir) => format!("file://{}", dir.path().display()),
+            Self::Gcs { bucket, .. } => format!("gs://{bucket}"),
+        }
+    }
+
+    /// The environment processes need to reach it.
+    pub fn envs(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Self::Dir(_) => Vec::new(),
+            Self::Gcs { emulator, .. } => {
+                vec![("STORAGE_EMULATOR_HOST", emulator.endpoint.clone())]
+            }
+        }
+    }
+
+    /// A queue on it, for the test's own checks.
+    pub async fn queue(&self) -> workqueue::Queue {
+        use std::sync::Arc;
+        use workqueue::storage::{DirStorage, GcsStorage, Storage};
+        let storage: Arc<dyn Storage> = match self {
+            Self::Dir(dir) => Arc::new(
+                DirStorage::open(dir.path().to_owned())
+                    .await
+                    .expect("open the directory"),
+            ),
+            Self::Gcs { emulator, bucket } => Arc::new(
+                GcsStorage::emulator(&emulator.endpoint, bucket, "")
+                    .await
+                    .expect("connect to the emulator"),
+            ),
+        };
+        workqueue::Queue::new(storage, workqueue::QueueConfig::default())
+    }
+
+    /// Starts `reconcilers ARGS` with this storage's environment.
+    pub fn reconcilers(&self, name: &str, args: &[&str]) -> Proc {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_reconcilers"));
+        command.args(args).envs(self.envs());
+        Proc::spawn(name, &mut command)
+    }
+}
