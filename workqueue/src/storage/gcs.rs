@@ -30,12 +30,27 @@ use super::{
 };
 use crate::backoff::jitter;
 
-/// How long one call may take before it is abandoned (and retried).
-const CALL_TIMEOUT: Duration = Duration::from_secs(30);
-/// Attempts per operation, the first included.
-const MAX_ATTEMPTS: u32 = 5;
-/// The first retry waits about this long; each further one twice as long.
-const RETRY_BASE: Duration = Duration::from_millis(200);
+/// How calls to GCS are timed out and retried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// How long one call may take before it is abandoned (and retried).
+    pub call_timeout: Duration,
+    /// Attempts per operation, the first included.
+    pub attempts: u32,
+    /// The first retry waits about this long (plus jitter); each further one twice as long.
+    pub base: Duration,
+}
+
+impl Default for RetryPolicy {
+    /// 30 s per call, 5 attempts, retries after about 0.2, 0.4, 0.8 and 1.6 s.
+    fn default() -> Self {
+        Self {
+            call_timeout: Duration::from_secs(30),
+            attempts: 5,
+            base: Duration::from_millis(200),
+        }
+    }
+}
 
 /// A store in a GCS bucket, under an optional name prefix.
 #[derive(Clone)]
@@ -44,6 +59,7 @@ pub struct GcsStorage {
     bucket: String,
     /// Prepended to every object name: empty, or ends in `/`.
     prefix: String,
+    retry: RetryPolicy,
 }
 
 impl std::fmt::Debug for GcsStorage {
@@ -116,12 +132,18 @@ impl GcsStorage {
             client: Client::new(config),
             bucket: bucket.to_owned(),
             prefix,
+            retry: RetryPolicy::default(),
         };
         storage
             .check()
             .await
             .map_err(|reason| open_failed(bucket, reason))?;
         Ok(storage)
+    }
+
+    /// The same store with another retry policy.
+    pub fn with_retry(self, retry: RetryPolicy) -> Self {
+        Self { retry, ..self }
     }
 
     async fn check(&self) -> Result<(), String> {
@@ -131,7 +153,8 @@ impl GcsStorage {
             max_results: Some(1),
             ..Default::default()
         };
-        match tokio::time::timeout(CALL_TIMEOUT, self.client.list_objects(&request)).await {
+        let timeout = self.retry.call_timeout;
+        match tokio::time::timeout(timeout, self.client.list_objects(&request)).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(GcsError::Response(e))) if e.code == 404 => {
                 Err(format!("bucket {:?} does not exist", self.bucket))
@@ -142,8 +165,8 @@ impl GcsStorage {
             )),
             Ok(Err(e)) => Err(format!("bucket {:?} could not be listed: {e}", self.bucket)),
             Err(_) => Err(format!(
-                "bucket {:?} did not answer within {CALL_TIMEOUT:?}",
-                self.bucket
+                "bucket {:?} did not answer within {:?}",
+                self.bucket, self.retry.call_timeout
             )),
         }
     }
@@ -177,21 +200,22 @@ impl GcsStorage {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let outcome = match tokio::time::timeout(CALL_TIMEOUT, call()).await {
+            let timeout = self.retry.call_timeout;
+            let outcome = match tokio::time::timeout(timeout, call()).await {
                 Ok(Ok(value)) => return (Ok(value), maybe_landed_before),
                 Ok(Err(e)) => classify(e),
                 Err(_) => Failure::Transient {
                     maybe_landed: true,
-                    error: format!("timed out after {CALL_TIMEOUT:?}"),
+                    error: format!("timed out after {timeout:?}"),
                 },
             };
             match outcome {
                 Failure::Transient {
                     maybe_landed,
                     error,
-                } if attempt < MAX_ATTEMPTS => {
+                } if attempt < self.retry.attempts => {
                     maybe_landed_before |= maybe_landed;
-                    let delay = RETRY_BASE * 2u32.pow(attempt - 1);
+                    let delay = self.retry.base * 2u32.pow(attempt - 1);
                     debug!(bucket = %self.bucket, attempt, %error, "retrying a GCS call");
                     let pause = delay + jitter(delay, &mut rand::rng());
                     tokio::time::sleep(pause).await;
@@ -367,5 +391,282 @@ impl Storage for GcsStorage {
             }),
             Err(failure) => Err(self.error("list", prefix, failure)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The retry and read-back paths, against the real emulator behind a proxy that injects
+    //! HTTP faults before or after forwarding a request.
+
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use axum::body::{Body, Bytes};
+    use axum::extract::{Request, State};
+    use axum::http::{Method, StatusCode, header};
+    use axum::response::{IntoResponse, Response};
+
+    use super::*;
+    use crate::conformance::Emulator;
+
+    #[derive(Clone, Copy, Debug)]
+    enum Fault {
+        /// Answer this status without forwarding.
+        Before(u16),
+        /// Forward, then answer this status instead of GCS's answer.
+        After(u16),
+        /// Forward, then never answer.
+        HangAfter,
+    }
+
+    struct Proxy {
+        upstream: String,
+        client: reqwest::Client,
+        faults: Mutex<Vec<(Method, Fault)>>,
+        requests: AtomicUsize,
+    }
+
+    fn gcs_error(code: u16) -> Response {
+        let body = format!(r#"{{"error":{{"code":{code},"message":"injected","errors":[]}}}}"#);
+        (
+            StatusCode::from_u16(code).unwrap(),
+            [(header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response()
+    }
+
+    async fn forward(State(proxy): State<Arc<Proxy>>, request: Request) -> Response {
+        proxy.requests.fetch_add(1, Ordering::SeqCst);
+        let fault = {
+            let mut faults = proxy.faults.lock().unwrap();
+            let found = faults
+                .iter()
+                .position(|(method, _)| method == request.method());
+            found.map(|i| faults.remove(i).1)
+        };
+        if let Some(Fault::Before(code)) = fault {
+            return gcs_error(code);
+        }
+        let (parts, body) = request.into_parts();
+        let body: Bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+        let url = format!("{}{}", proxy.upstream, parts.uri.path_and_query().unwrap());
+        let mut upstream = proxy.client.request(parts.method.clone(), url).body(body);
+        if let Some(content_type) = parts.headers.get(header::CONTENT_TYPE) {
+            upstream = upstream.header(header::CONTENT_TYPE, content_type);
+        }
+        let answer = upstream.send().await.unwrap();
+        match fault {
+            Some(Fault::After(code)) => gcs_error(code),
+            Some(Fault::HangAfter) => std::future::pending().await,
+            _ => {
+                let status = answer.status();
+                let content_type = answer.headers().get(header::CONTENT_TYPE).cloned();
+                let bytes = answer.bytes().await.unwrap();
+                let mut response = Response::new(Body::from(bytes));
+                *response.status_mut() = status;
+                if let Some(content_type) = content_type {
+                    response
+                        .headers_mut()
+                        .insert(header::CONTENT_TYPE, content_type);
+                }
+                response
+            }
+        }
+    }
+
+    struct Setup {
+        storage: GcsStorage,
+        direct: GcsStorage,
+        proxy: Arc<Proxy>,
+        _emulator: Emulator,
+    }
+
+    impl Setup {
+        async fn new() -> Self {
+            let emulator = Emulator::start().await;
+            let bucket = emulator.bucket().await;
+            let proxy = Arc::new(Proxy {
+                upstream: emulator.endpoint.clone(),
+                client: reqwest::Client::new(),
+                faults: Mutex::default(),
+                requests: AtomicUsize::new(0),
+            });
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let endpoint = format!("http://{}", listener.local_addr().unwrap());
+            let app = axum::Router::new()
+                .fallback(forward)
+                .with_state(proxy.clone());
+            tokio::spawn(async move { axum::serve(listener, app).await });
+            let retry = RetryPolicy {
+                call_timeout: Duration::from_millis(500),
+                attempts: 4,
+                base: Duration::from_millis(10),
+            };
+            let storage = GcsStorage::emulator(&endpoint, &bucket, "wq")
+                .await
+                .unwrap()
+                .with_retry(retry);
+            let direct = GcsStorage::emulator(&emulator.endpoint, &bucket, "wq")
+                .await
+                .unwrap();
+            Self {
+                storage,
+                direct,
+                proxy,
+                _emulator: emulator,
+            }
+        }
+
+        fn inject(&self, method: Method, fault: Fault) {
+            self.proxy.faults.lock().unwrap().push((method, fault));
+        }
+
+        fn requests(&self) -> usize {
+            self.proxy.requests.load(Ordering::SeqCst)
+        }
+    }
+
+    fn meta(value: &str) -> Metadata {
+        Metadata::from([("v".to_owned(), value.to_owned())])
+    }
+
+    #[tokio::test]
+    async fn transient_errors_should_be_retried() {
+        let s = Setup::new().await;
+        s.direct
+            .put("q/a", &meta("1"), PutMode::Create)
+            .await
+            .unwrap();
+        s.inject(Method::GET, Fault::Before(503));
+        s.inject(Method::GET, Fault::Before(429));
+        assert_eq!(
+            s.storage.get("q/a").await.unwrap().unwrap().metadata,
+            meta("1")
+        );
+        s.inject(Method::GET, Fault::Before(500));
+        assert_eq!(
+            s.storage.list("q/", None, 10).await.unwrap().objects.len(),
+            1
+        );
+        s.inject(Method::POST, Fault::Before(503));
+        s.storage
+            .put("q/b", &meta("2"), PutMode::Create)
+            .await
+            .unwrap();
+        assert_eq!(
+            s.direct.get("q/b").await.unwrap().unwrap().metadata,
+            meta("2")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_retried_write_should_recognise_its_own_landed_write() {
+        let s = Setup::new().await;
+        s.inject(Method::POST, Fault::After(503));
+        let generation = s
+            .storage
+            .put("q/a", &meta("mine"), PutMode::Create)
+            .await
+            .unwrap();
+        let stored = s.direct.get("q/a").await.unwrap().unwrap();
+        assert_eq!(
+            (stored.generation, stored.metadata),
+            (generation, meta("mine"))
+        );
+        s.inject(Method::POST, Fault::After(502));
+        let next = s
+            .storage
+            .put("q/a", &meta("again"), PutMode::Replace(generation))
+            .await
+            .unwrap();
+        assert_eq!(s.direct.get("q/a").await.unwrap().unwrap().generation, next);
+    }
+
+    #[tokio::test]
+    async fn a_timeout_that_landed_should_be_read_back() {
+        let s = Setup::new().await;
+        s.inject(Method::POST, Fault::HangAfter);
+        let generation = s
+            .storage
+            .put("q/a", &meta("mine"), PutMode::Create)
+            .await
+            .unwrap();
+        assert_eq!(
+            s.direct.get("q/a").await.unwrap().unwrap().generation,
+            generation
+        );
+    }
+
+    #[tokio::test]
+    async fn a_retried_write_that_lost_a_race_should_still_fail() {
+        let s = Setup::new().await;
+        s.direct
+            .put("q/a", &meta("theirs"), PutMode::Create)
+            .await
+            .unwrap();
+        s.inject(Method::POST, Fault::Before(503));
+        let err = s
+            .storage
+            .put("q/a", &meta("mine"), PutMode::Create)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StorageError::Precondition { .. }), "{err:?}");
+        assert_eq!(
+            s.direct.get("q/a").await.unwrap().unwrap().metadata,
+            meta("theirs")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_retried_delete_should_take_not_found_as_its_own() {
+        let s = Setup::new().await;
+        let generation = s
+            .direct
+            .put("q/a", &meta("1"), PutMode::Create)
+            .await
+            .unwrap();
+        s.inject(Method::DELETE, Fault::After(503));
+        s.storage.delete("q/a", generation).await.unwrap();
+        assert!(s.direct.get("q/a").await.unwrap().is_none());
+        // Without an earlier attempt that may have landed, not found is not found.
+        let err = s.storage.delete("q/a", generation).await.unwrap_err();
+        assert!(matches!(err, StorageError::NotFound { .. }), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn permanent_errors_should_not_be_retried() {
+        let s = Setup::new().await;
+        let before = s.requests();
+        s.inject(Method::GET, Fault::Before(400));
+        let err = s.storage.get("q/a").await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StorageError::Backend {
+                    transient: false,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(s.requests() - before, 1);
+    }
+
+    #[tokio::test]
+    async fn names_should_stay_under_the_prefix() {
+        let s = Setup::new().await;
+        s.storage
+            .put("q/a b%2F..", &meta("1"), PutMode::Create)
+            .await
+            .unwrap();
+        let page = s.storage.list("q/", None, 10).await.unwrap();
+        assert_eq!(page.objects[0].name, "q/a b%2F..");
+        let everything = GcsStorage::emulator(&s.proxy.upstream, &s.direct.bucket, "")
+            .await
+            .unwrap();
+        let all = everything.list("", None, 10).await.unwrap();
+        assert_eq!(all.objects[0].name, "wq/q/a b%2F..");
     }
 }

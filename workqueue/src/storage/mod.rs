@@ -19,7 +19,7 @@ use async_trait::async_trait;
 pub use counting::{CountingStorage, OpCounts};
 pub use dir::DirStorage;
 pub use faulty::{FaultyStorage, Landed, Operation};
-pub use gcs::GcsStorage;
+pub use gcs::{GcsStorage, RetryPolicy};
 pub use memory::MemoryStorage;
 pub use url::StorageUrl;
 
