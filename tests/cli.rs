@@ -225,6 +225,33 @@ async fn port_should_serve_http_and_grpc_on_one_address() {
     );
     let (_, metrics) = http_get(local, "/metrics").await.unwrap();
     assert!(metrics.contains(&format!("{added} 1")), "{metrics}");
+
+    // `reconcilers enqueue` is a client of the same port.
+    let url = format!("http://{local}");
+    let (ok, out, err) = reconcilers(&[
+        "enqueue",
+        "a",
+        "b",
+        "--workqueue",
+        &url,
+        "--priority",
+        "-3",
+        "--delay",
+        "90s",
+    ]);
+    assert!(
+        ok && out.contains("enqueued a") && out.contains("enqueued b"),
+        "{out}{err}"
+    );
+    let state = client
+        .get_key_state(GetKeyStateRequest { key: "b".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(state.priority, -3);
+    assert!(state.not_before_time > state.queued_time + 80, "{state:?}");
+    let (ok, _, err) = reconcilers(&["enqueue", "", "--workqueue", &url]);
+    assert!(!ok && err.contains("the key is empty"), "{err}");
 }
 
 struct Hang(Arc<AtomicUsize>);

@@ -3,8 +3,8 @@
 //!
 //! # Layout
 //! * [`storage`]: the seam (a few conditional object operations), its backends
-//!   ([`storage::MemoryStorage`], [`storage::DirStorage`]) and wrappers that count operations
-//!   or inject faults.
+//!   ([`storage::MemoryStorage`], [`storage::DirStorage`], [`storage::GcsStorage`]) and
+//!   wrappers that count operations or inject faults.
 //! * [`entry`], [`backoff`], [`key`]: the pure rules: records and their merge and order,
 //!   retry delays, key validation and encoding; [`clock`]: wall time, movable in tests.
 //! * [`queue`]: the queue rules of DESIGN §3 on top of the seam (its docs give the storage
@@ -16,7 +16,8 @@
 //! * [`metrics`], [`http`], [`server`]: what every process exposes and how it listens;
 //!   [`service`]: a receiver, a dispatcher or both, run until shutdown.
 //! * [`github`]: parsing GitHub keys for reconcilers.
-//! * `conformance` (feature `conformance`): the suites every storage backend must pass.
+//! * `conformance` (feature `conformance`): the suites every storage backend must pass, and
+//!   the GCS emulator fixture.
 
 pub mod backoff;
 pub mod claim;
