@@ -19,6 +19,8 @@ use crate::storage::{Generation, PutMode};
 struct Held {
     generation: Generation,
     lease_expires: SystemTime,
+    /// The heartbeat found the claim taken over.
+    lost: bool,
 }
 
 /// How a failed run ended.
@@ -54,6 +56,7 @@ impl Claim {
         let held = Arc::new(Mutex::new(Held {
             generation,
             lease_expires: run.lease_expires,
+            lost: false,
         }));
         let token = CancellationToken::new();
         let stop = CancellationToken::new();
@@ -186,7 +189,7 @@ impl Claim {
     /// heartbeat gives a claim up a margin before its lease lapses, and so does this check.
     fn still_held(&self, held: Held) -> Result<(), QueueError> {
         let margin = lease_margin(self.queue.config().lease);
-        if self.queue.now() + margin < held.lease_expires {
+        if !held.lost && self.queue.now() + margin < held.lease_expires {
             Ok(())
         } else {
             Err(QueueError::Lost {
@@ -269,6 +272,7 @@ async fn heartbeat(
                     *held.lock().unwrap_or_else(|p| p.into_inner()) = Held {
                         generation: next,
                         lease_expires: renewed.lease_expires,
+                        lost: false,
                     };
                     queue.metrics().observe_lease_age(&renewed, queue.now());
                     run = renewed;
@@ -276,6 +280,7 @@ async fn heartbeat(
                 }
                 Ok(Err(e)) if e.is_conflict() => {
                     warn!(key = %run.key, "lost the claim: another dispatcher took the key over");
+                    held.lock().unwrap_or_else(|p| p.into_inner()).lost = true;
                     token.cancel();
                     return;
                 }

@@ -60,45 +60,73 @@ impl Emulator {
         })
     }
 
-    /// Starts an emulator with in-memory storage and waits until it answers.
+    /// Starts an emulator with in-memory storage and waits until it answers. A port taken
+    /// between choosing and binding it (tests run in parallel) makes the server exit: then it
+    /// tries another.
     pub async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(Self::binary())
-            .args([
-                "-scheme",
-                "http",
-                "-backend",
-                "memory",
-                "-host",
-                "127.0.0.1",
-                "-log-level",
-                "error",
-            ])
-            .args(["-port", &port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start fake-gcs-server");
-        let emulator = Self {
-            child,
-            endpoint: format!("http://127.0.0.1:{port}"),
-        };
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let child = Command::new(Self::binary())
+                .args([
+                    "-scheme",
+                    "http",
+                    "-backend",
+                    "memory",
+                    "-host",
+                    "127.0.0.1",
+                    "-log-level",
+                    "error",
+                ])
+                .args(["-port", &port.to_string()])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("start fake-gcs-server");
+            let mut emulator = Self {
+                child,
+                endpoint: format!("http://127.0.0.1:{port}"),
+            };
+            if emulator.ready(port).await {
+                return emulator;
+            }
+        }
+        panic!("fake-gcs-server did not start on a free port in five tries");
+    }
+
+    /// Waits until this server (not another one on the port) answers; false if it exited.
+    async fn ready(&mut self, port: u16) -> bool {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_err()
-        {
+        loop {
+            if self
+                .child
+                .try_wait()
+                .expect("poll fake-gcs-server")
+                .is_some()
+            {
+                return false;
+            }
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                // A server that lost the port exits at once; give it the time to.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                return self
+                    .child
+                    .try_wait()
+                    .expect("poll fake-gcs-server")
+                    .is_none();
+            }
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "fake-gcs-server did not start"
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        emulator
     }
 
     /// Creates a fresh bucket and returns its name.

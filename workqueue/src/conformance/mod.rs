@@ -122,6 +122,7 @@ macro_rules! conformance_suite {
             orphan_of_a_dead_lettered_run_should_stay_dead,
             settling_near_the_lease_end_should_write_nothing,
             failing_renewals_should_cancel_the_run,
+            unreadable_claim_should_be_removed_after_a_lease,
             dispatchers_should_hold_the_global_limit_and_never_overlap_a_key
         );
     };

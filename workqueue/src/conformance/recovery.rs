@@ -250,3 +250,27 @@ pub async fn failing_renewals_should_cancel_the_run(f: Fixture) {
         .expect("the run is stopped");
     drop(claim);
 }
+
+/// An unreadable claim record (debris, or a newer version's live claim) is left alone while it
+/// may be live, and removed once it stayed unchanged for a whole lease, so it cannot block its
+/// key forever.
+pub async fn unreadable_claim_should_be_removed_after_a_lease(f: Fixture) {
+    let h = Harness::new(f.storage.clone(), 0);
+    h.enqueue("k", 0).await;
+    f.storage
+        .put("in-progress/k", &meta("garbage"), PutMode::Create)
+        .await
+        .unwrap();
+    assert!(
+        h.start(5).await.is_empty(),
+        "blocked while the record may be live"
+    );
+    h.clock.advance(LEASE / 2);
+    assert!(h.start(5).await.is_empty());
+    h.clock.advance(LEASE);
+    let claim = h
+        .start_one()
+        .await
+        .expect("claimable once the record is removed");
+    assert_eq!(claim.key(), "k");
+}

@@ -46,8 +46,6 @@ impl Default for DispatcherConfig {
 
 /// How often a pass also counts the dead letters (a separate listing).
 const DEAD_LETTER_REFRESH: Duration = Duration::from_secs(60);
-/// A pass that takes longer is abandoned (storage that stopped answering).
-const PASS_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Runs keys from a queue against a reconciler.
 pub struct Dispatcher {
@@ -120,25 +118,16 @@ impl Dispatcher {
             if count_dead {
                 dead_letters_counted = Some(now);
             }
-            // A pass cut short (shutdown, or storage that stopped answering) leaves at most
-            // claims without runs; their leases lapse and any pass recovers them.
-            let pass = tokio::time::timeout(
-                PASS_TIMEOUT,
-                self.pass(&runs, &stop_runs, &shutdown, count_dead),
-            );
-            let outcome = tokio::select! {
-                biased;
-                _ = shutdown.cancelled() => break,
-                outcome = pass => outcome,
-            };
-            match outcome {
-                Ok(Ok(Some(due))) => {
+            // A pass is never cut short: dropping it inside a claim would strand the claims it
+            // started until their leases lapse. Every storage call it makes is bounded (the
+            // GCS backend times calls out), and it stops claiming once shutdown begins.
+            match self.pass(&runs, &stop_runs, &shutdown, count_dead).await {
+                Ok(Some(due)) => {
                     let wait = due.duration_since(self.queue.now()).unwrap_or_default();
                     next_wake = next_wake.min(Instant::now() + wait);
                 }
-                Ok(Ok(None)) => {}
-                Ok(Err(e)) => error!(error = %e, chain = %chain(&e), "dispatch pass failed"),
-                Err(_) => error!(timeout = ?PASS_TIMEOUT, "dispatch pass timed out"),
+                Ok(None) => {}
+                Err(e) => error!(error = %e, chain = %chain(&e), "dispatch pass failed"),
             }
         }
         info!(
@@ -196,13 +185,13 @@ impl Dispatcher {
             .queue
             .claim(&due, want, self.config.concurrency)
             .await?;
-        // A full batch that left due keys and free slots behind: go again (rate-limited)
-        // instead of waiting for a run to finish or for the poll.
+        // Due keys left behind with free slots (a full batch, or claims lost to other
+        // dispatchers): go again, rate-limited, instead of waiting for a run or the poll.
         let free = self
             .config
             .concurrency
             .saturating_sub(snapshot.live() + claims.len());
-        if claims.len() == want && due.len() > want && free > 0 {
+        if due.len() > claims.len() && free > 0 {
             self.trigger.nudge();
         }
         for claim in claims {

@@ -149,8 +149,9 @@ impl Queue {
                 .await
             {
                 Ok(next) => generation = next,
-                // The claim keeps its first record; should this write have landed after all,
-                // the heartbeat meets a conflict, stops the run, and the key is recovered.
+                // Storage keeps the listed data until the first renewal writes the newer; should
+                // this write have landed after all, the heartbeat meets a conflict, stops the run,
+                // and the key is recovered.
                 Err(e) => warn!(key = %run.key, error = %e, "failed to update a claim's record"),
             }
         }

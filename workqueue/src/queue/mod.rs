@@ -189,6 +189,11 @@ struct Inner {
     clock: Arc<dyn Clock>,
     metrics: Metrics,
     owner: String,
+    /// Unreadable claim records seen by passes: name -> (generation, first seen). One is
+    /// removed only after a whole lease unchanged, so a live claim written by a newer
+    /// version (whose renewals change its generation) is never taken for debris.
+    unreadable_claims:
+        std::sync::Mutex<std::collections::HashMap<String, (Generation, SystemTime)>>,
 }
 
 impl Queue {
@@ -218,6 +223,7 @@ impl Queue {
                 clock,
                 metrics,
                 owner,
+                unreadable_claims: Default::default(),
             }),
         }
     }
@@ -235,6 +241,31 @@ impl Queue {
     /// The current time on the queue's clock.
     pub fn now(&self) -> SystemTime {
         self.inner.clock.now()
+    }
+
+    /// Of the unreadable claim records in a snapshot, those seen unchanged for a whole lease.
+    pub(crate) fn stale_unreadable_claims(
+        &self,
+        seen: &[(String, Generation)],
+    ) -> Vec<(String, Generation)> {
+        let now = self.now();
+        let lease = self.config().lease;
+        let mut known = self
+            .inner
+            .unreadable_claims
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        known.retain(|name, _| seen.iter().any(|(n, _)| n == name));
+        let mut stale = Vec::new();
+        for (name, generation) in seen {
+            let entry = known.entry(name.clone()).or_insert((*generation, now));
+            if entry.0 != *generation {
+                *entry = (*generation, now);
+            } else if now.duration_since(entry.1).unwrap_or_default() >= lease {
+                stale.push((name.clone(), *generation));
+            }
+        }
+        stale
     }
 
     pub(crate) fn storage(&self) -> &dyn Storage {
@@ -367,9 +398,10 @@ impl Queue {
         );
         if matches!((&running, &waiting), (Ok(None), Ok(None))) {
             // The reads ran side by side, so they can fall on either side of a move between
-            // the states (a claim creates, then deletes; a requeue or a dead letter writes,
-            // then deletes the claim). Reading the claim, then the queue, then the dead
-            // letters, one after the other, cannot miss a key that is there.
+            // the states: a claim creates its record and then deletes the queued one; a
+            // requeue or a dead letter is written and then the claim deleted. Reading the
+            // claim, the queue, the claim again and the dead letters, one after the other,
+            // cannot miss a key that is there through any one of those moves.
             running = self
                 .get_record(&ip, key, "read", InProgressEntry::from_object)
                 .await;
@@ -377,11 +409,16 @@ impl Queue {
                 waiting = self
                     .get_record(&queued, key, "read", QueuedEntry::from_object)
                     .await;
-                if matches!(waiting, Ok(None)) {
-                    dead = self
-                        .get_record(&dead_name, key, "read", DeadLetter::from_object)
-                        .await;
-                }
+            }
+            if matches!((&running, &waiting), (Ok(None), Ok(None))) {
+                running = self
+                    .get_record(&ip, key, "read", InProgressEntry::from_object)
+                    .await;
+            }
+            if matches!((&running, &waiting), (Ok(None), Ok(None))) {
+                dead = self
+                    .get_record(&dead_name, key, "read", DeadLetter::from_object)
+                    .await;
             }
         }
         if let Some((run, _)) = running? {

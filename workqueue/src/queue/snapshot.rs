@@ -30,7 +30,7 @@ pub struct Snapshot {
     /// The keys in progress, which their twins wait for.
     running: HashSet<String>,
     /// Claim records that are not readable: they would block their key and hold a
-    /// concurrency slot forever, so passes remove them.
+    /// concurrency slot forever, so passes remove those that stay unchanged for a lease.
     unreadable_claims: Vec<(String, Generation)>,
 }
 
@@ -115,7 +115,7 @@ impl Queue {
     }
 
     /// Requeues the snapshot's orphans (keeping their attempt counts) and clears unreadable
-    /// claim records; returns how many keys were recovered. One orphan that cannot be
+    /// claim records that stayed unchanged for a lease; returns how many keys were recovered. One orphan that cannot be
     /// recovered now is left for the next pass rather than stopping this one.
     pub async fn recover_orphans(&self, snapshot: &Snapshot) -> Result<usize, QueueError> {
         let mut recovered = 0;
@@ -131,9 +131,9 @@ impl Queue {
                 }
             }
         }
-        for (name, generation) in &snapshot.unreadable_claims {
-            warn!(object = %name, "removing an unreadable claim record");
-            if let Err(e) = self.storage().delete(name, *generation).await {
+        for (name, generation) in self.stale_unreadable_claims(&snapshot.unreadable_claims) {
+            warn!(object = %name, "removing an unreadable claim record unchanged for a lease");
+            if let Err(e) = self.storage().delete(&name, generation).await {
                 warn!(object = %name, error = %e, "failed to remove an unreadable claim record");
             }
         }

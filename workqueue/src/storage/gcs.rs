@@ -175,6 +175,18 @@ impl GcsStorage {
         format!("{}{name}", self.prefix)
     }
 
+    /// Checks `name` as the seam does, and that it still fits GCS's limit once prefixed.
+    fn validate(&self, name: &str) -> Result<(), StorageError> {
+        validate_name(name)?;
+        if self.prefix.len() + name.len() > super::MAX_NAME_BYTES {
+            return Err(StorageError::InvalidName {
+                name: name.chars().take(80).collect(),
+                reason: "it is longer than 1024 bytes with the bucket prefix",
+            });
+        }
+        Ok(())
+    }
+
     fn object(&self, object: GcsObject) -> Object {
         let name = object
             .name
@@ -215,7 +227,7 @@ impl GcsStorage {
                     error,
                 } if attempt < self.retry.attempts => {
                     maybe_landed_before |= maybe_landed;
-                    let delay = self.retry.base * 2u32.pow(attempt - 1);
+                    let delay = self.retry.base.saturating_mul(1 << (attempt - 1).min(16));
                     debug!(bucket = %self.bucket, attempt, %error, "retrying a GCS call");
                     let pause = delay + jitter(delay, &mut rand::rng());
                     tokio::time::sleep(pause).await;
@@ -257,36 +269,47 @@ fn open_failed(bucket: &str, reason: String) -> StorageError {
 
 fn classify(error: GcsError) -> Failure {
     match error {
-        GcsError::Response(e) => match e.code {
-            404 => Failure::NotFound,
-            409 | 412 => Failure::Precondition,
-            408 | 429 | 500..=599 => Failure::Transient {
-                maybe_landed: e.code != 429,
+        GcsError::Response(e) => by_status(e.code, e.to_string()),
+        GcsError::HttpClient(e) | GcsError::RawResponse(e, _) => match e.status() {
+            // An error answer whose body is not GCS's JSON (a proxy's page, say).
+            Some(status) => by_status(status.as_u16(), e.to_string()),
+            // A request that failed to connect never reached GCS; anything later may have.
+            None => Failure::Transient {
+                maybe_landed: !e.is_connect(),
                 error: e.to_string(),
             },
-            _ => Failure::Permanent(format!("{} {}", e.code, e.message)),
         },
-        GcsError::HttpClient(e) => {
-            // A request that failed to connect never reached GCS; anything later may have.
-            let maybe_landed = !e.is_connect();
-            Failure::Transient {
-                maybe_landed,
-                error: e.to_string(),
-            }
-        }
         GcsError::HttpMiddleware(e) => Failure::Transient {
             maybe_landed: true,
             error: e.to_string(),
         },
-        GcsError::TokenSource(e) => Failure::Permanent(format!("credentials failed: {e}")),
+        // Fetching a token (the metadata server on Cloud Run) fails transiently at times; the
+        // request itself was never sent.
+        GcsError::TokenSource(e) => Failure::Transient {
+            maybe_landed: false,
+            error: format!("credentials failed: {e}"),
+        },
         other => Failure::Permanent(other.to_string()),
+    }
+}
+
+fn by_status(code: u16, error: String) -> Failure {
+    match code {
+        404 => Failure::NotFound,
+        409 | 412 => Failure::Precondition,
+        // A 429 is refused before anything happens; the others may have landed.
+        408 | 429 | 500..=599 => Failure::Transient {
+            maybe_landed: code != 429,
+            error,
+        },
+        _ => Failure::Permanent(format!("{code}: {error}")),
     }
 }
 
 #[async_trait]
 impl Storage for GcsStorage {
     async fn get(&self, name: &str) -> Result<Option<Object>, StorageError> {
-        validate_name(name)?;
+        self.validate(name)?;
         let request = GetObjectRequest {
             bucket: self.bucket.clone(),
             object: self.full(name),
@@ -305,7 +328,7 @@ impl Storage for GcsStorage {
         metadata: &Metadata,
         mode: PutMode,
     ) -> Result<Generation, StorageError> {
-        validate_name(name)?;
+        self.validate(name)?;
         let full = self.full(name);
         let if_generation_match = match mode {
             PutMode::Create => 0,
@@ -350,7 +373,7 @@ impl Storage for GcsStorage {
     }
 
     async fn delete(&self, name: &str, generation: Generation) -> Result<(), StorageError> {
-        validate_name(name)?;
+        self.validate(name)?;
         let request = DeleteObjectRequest {
             bucket: self.bucket.clone(),
             object: self.full(name),
@@ -362,6 +385,14 @@ impl Storage for GcsStorage {
             Ok(()) => Ok(()),
             // An earlier attempt deleted it.
             Err(Failure::NotFound) if maybe_landed => Ok(()),
+            // An earlier attempt deleted it and the name was written again since, or it did not
+            // land and the object changed: only the first leaves our generation gone for good.
+            Err(Failure::Precondition) if maybe_landed => match self.get(name).await? {
+                None => Ok(()),
+                Some(_) => Err(StorageError::Precondition {
+                    name: name.to_owned(),
+                }),
+            },
             Err(failure) => Err(self.error("delete", name, failure)),
         }
     }
@@ -414,6 +445,8 @@ mod tests {
     enum Fault {
         /// Answer this status without forwarding.
         Before(u16),
+        /// Answer this status with a plain-text body (a proxy's error page), not forwarding.
+        BeforePlain(u16),
         /// Forward, then answer this status instead of GCS's answer.
         After(u16),
         /// Forward, then never answer.
@@ -446,8 +479,16 @@ mod tests {
                 .position(|(method, _)| method == request.method());
             found.map(|i| faults.remove(i).1)
         };
-        if let Some(Fault::Before(code)) = fault {
-            return gcs_error(code);
+        match fault {
+            Some(Fault::Before(code)) => return gcs_error(code),
+            Some(Fault::BeforePlain(code)) => {
+                return (
+                    StatusCode::from_u16(code).unwrap(),
+                    "<html>upstream error</html>",
+                )
+                    .into_response();
+            }
+            _ => {}
         }
         let (parts, body) = request.into_parts();
         let body: Bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
@@ -633,6 +674,38 @@ mod tests {
         // Without an earlier attempt that may have landed, not found is not found.
         let err = s.storage.delete("q/a", generation).await.unwrap_err();
         assert!(matches!(err, StorageError::NotFound { .. }), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn errors_without_a_gcs_body_should_be_classified_by_status() {
+        let s = Setup::new().await;
+        let generation = s
+            .direct
+            .put("q/a", &meta("1"), PutMode::Create)
+            .await
+            .unwrap();
+        s.inject(Method::GET, Fault::BeforePlain(502));
+        assert!(
+            s.storage.get("q/a").await.unwrap().is_some(),
+            "a 502 page is retried"
+        );
+        s.inject(Method::DELETE, Fault::BeforePlain(412));
+        let err = s.storage.delete("q/a", generation).await.unwrap_err();
+        assert!(matches!(err, StorageError::Precondition { .. }), "{err:?}");
+        s.inject(Method::GET, Fault::BeforePlain(404));
+        assert!(s.storage.get("q/a").await.unwrap().is_none());
+        s.inject(Method::GET, Fault::BeforePlain(403));
+        let err = s.storage.get("q/a").await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StorageError::Backend {
+                    transient: false,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
     }
 
     #[tokio::test]
