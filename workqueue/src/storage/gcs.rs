@@ -521,6 +521,7 @@ mod tests {
         storage: GcsStorage,
         direct: GcsStorage,
         proxy: Arc<Proxy>,
+        proxy_addr: std::net::SocketAddr,
         _emulator: Emulator,
     }
 
@@ -535,7 +536,8 @@ mod tests {
                 requests: AtomicUsize::new(0),
             });
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let endpoint = format!("http://{}", listener.local_addr().unwrap());
+            let proxy_addr = listener.local_addr().unwrap();
+            let endpoint = format!("http://{proxy_addr}");
             let app = axum::Router::new()
                 .fallback(forward)
                 .with_state(proxy.clone());
@@ -556,6 +558,7 @@ mod tests {
                 storage,
                 direct,
                 proxy,
+                proxy_addr,
                 _emulator: emulator,
             }
         }
@@ -705,6 +708,33 @@ mod tests {
                 }
             ),
             "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn startup_should_name_a_bucket_that_is_missing_or_forbidden() {
+        let s = Setup::new().await;
+        let missing = GcsStorage::emulator(&s.proxy.upstream, "no-such-bucket", "")
+            .await
+            .unwrap_err();
+        let reason = |e: &StorageError| {
+            std::error::Error::source(e)
+                .map(|s| s.to_string())
+                .unwrap_or_default()
+        };
+        assert!(
+            reason(&missing).contains("bucket \"no-such-bucket\" does not exist"),
+            "{missing:?}"
+        );
+        let proxied = format!("http://{}", s.proxy_addr);
+        s.inject(Method::GET, Fault::Before(403));
+        let denied = GcsStorage::emulator(&proxied, &s.direct.bucket, "")
+            .await
+            .unwrap_err();
+        let text = reason(&denied);
+        assert!(
+            text.contains("access to bucket") && text.contains(&s.direct.bucket),
+            "{text}"
         );
     }
 
