@@ -50,16 +50,6 @@ async fn bucket(emulator: &Emulator) -> Arc<CountingStorage> {
     Arc::new(CountingStorage::new(Arc::new(gcs)))
 }
 
-fn diff(a: OpCounts, b: OpCounts) -> OpCounts {
-    OpCounts {
-        create: a.create - b.create,
-        replace: a.replace - b.replace,
-        delete: a.delete - b.delete,
-        get: a.get - b.get,
-        list_pages: a.list_pages - b.list_pages,
-    }
-}
-
 /// Enqueues `n` keys, drains them through a dispatcher, and returns the operations per key.
 async fn per_key(emulator: &Emulator, n: usize) -> OpCounts {
     let storage = bucket(emulator).await;
@@ -109,7 +99,7 @@ async fn pages_per_pass(storage: Arc<CountingStorage>, n: usize) -> u64 {
     let before = storage.counts();
     let snapshot = queue.pass_snapshot().await.unwrap();
     assert_eq!(snapshot.queued.len(), n);
-    diff(storage.counts(), before).list_pages
+    storage.counts().since(before).list_pages
 }
 
 /// Keys per second through `reconcilers dev` on a bucket.

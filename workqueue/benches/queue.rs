@@ -45,16 +45,6 @@ fn per_key(counts: OpCounts, keys: usize) -> String {
     )
 }
 
-fn diff(after: OpCounts, before: OpCounts) -> OpCounts {
-    OpCounts {
-        create: after.create - before.create,
-        replace: after.replace - before.replace,
-        delete: after.delete - before.delete,
-        get: after.get - before.get,
-        list_pages: after.list_pages - before.list_pages,
-    }
-}
-
 fn dispatcher_config() -> DispatcherConfig {
     DispatcherConfig {
         concurrency: CONCURRENCY,
@@ -125,7 +115,7 @@ async fn measure(storage: Arc<dyn Storage>) -> Figures {
     while !queue.snapshot().await.unwrap().in_progress.is_empty() {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    let dispatch_ops = diff(counting.counts(), enqueue_ops);
+    let dispatch_ops = counting.counts().since(enqueue_ops);
     shutdown.cancel();
     running.await.unwrap();
 

@@ -27,6 +27,17 @@ impl OpCounts {
     pub fn mutations(&self) -> u64 {
         self.create + self.replace + self.delete
     }
+
+    /// The operations counted since `earlier` was taken.
+    pub fn since(&self, earlier: OpCounts) -> OpCounts {
+        OpCounts {
+            create: self.create - earlier.create,
+            replace: self.replace - earlier.replace,
+            delete: self.delete - earlier.delete,
+            get: self.get - earlier.get,
+            list_pages: self.list_pages - earlier.list_pages,
+        }
+    }
 }
 
 /// Wraps any store and counts what passes through it.

@@ -576,6 +576,16 @@ mod tests {
         Metadata::from([("v".to_owned(), value.to_owned())])
     }
 
+    fn is_permanent(error: &StorageError) -> bool {
+        matches!(
+            error,
+            StorageError::Backend {
+                transient: false,
+                ..
+            }
+        )
+    }
+
     #[tokio::test]
     async fn transient_errors_should_be_retried() {
         let s = Setup::new().await;
@@ -699,16 +709,7 @@ mod tests {
         assert!(s.storage.get("q/a").await.unwrap().is_none());
         s.inject(Method::GET, Fault::BeforePlain(403));
         let err = s.storage.get("q/a").await.unwrap_err();
-        assert!(
-            matches!(
-                err,
-                StorageError::Backend {
-                    transient: false,
-                    ..
-                }
-            ),
-            "{err:?}"
-        );
+        assert!(is_permanent(&err), "{err:?}");
     }
 
     #[tokio::test]
@@ -744,16 +745,7 @@ mod tests {
         let before = s.requests();
         s.inject(Method::GET, Fault::Before(400));
         let err = s.storage.get("q/a").await.unwrap_err();
-        assert!(
-            matches!(
-                err,
-                StorageError::Backend {
-                    transient: false,
-                    ..
-                }
-            ),
-            "{err:?}"
-        );
+        assert!(is_permanent(&err), "{err:?}");
         assert_eq!(s.requests() - before, 1);
     }
 
