@@ -18,8 +18,9 @@ pub(crate) struct DevArgs {
     listen: ListenArgs,
     #[command(flatten)]
     grpc_listen: GrpcListenArgs,
-    /// The reconciler's gRPC address (http://HOST:PORT); without it, a built-in reconciler
-    /// logs each key.
+    /// The reconciler's gRPC address: http://HOST:PORT, or an https:// Cloud Run service (called
+    /// over TLS with a Google ID token from the metadata server). Without it, a built-in
+    /// reconciler logs each key.
     #[arg(long, env = "WORKQUEUE_TARGET")]
     reconciler: Option<String>,
     #[command(flatten)]

@@ -14,7 +14,8 @@ use crate::args::{DispatchArgs, ListenArgs, StorageArgs};
 pub(crate) struct DispatcherArgs {
     #[command(flatten)]
     storage: StorageArgs,
-    /// The reconciler's gRPC address (http://HOST:PORT).
+    /// The reconciler's gRPC address: http://HOST:PORT, or an https:// Cloud Run service (called
+    /// over TLS with a Google ID token from the metadata server).
     #[arg(long, env = "WORKQUEUE_TARGET")]
     reconciler: String,
     #[command(flatten)]

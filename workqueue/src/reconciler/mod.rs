@@ -21,6 +21,7 @@
 //! ```
 
 mod action;
+mod id_token;
 mod log;
 mod remote;
 mod server;
@@ -29,6 +30,7 @@ mod wire;
 use async_trait::async_trait;
 
 pub use action::{Action, QueueKey, ReconcileError, Requeue};
+pub use id_token::{IdTokenError, IdTokenSource};
 pub use log::LogReconciler;
 pub use remote::{InvalidAddress, RemoteReconciler};
 pub use server::{ReconcilerService, serve, service};
