@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, warn};
 
 use crate::clock::{from_millis, to_millis};
-use crate::entry::{DeadLetter, InProgressEntry, NotBefore};
+use crate::entry::{DeadLetter, InProgressEntry, NotBefore, QueuedEntry};
 use crate::queue::{Queue, QueueError, due_after, in_progress_name};
 use crate::storage::{Generation, PutMode};
 
@@ -21,6 +21,14 @@ struct Held {
     lease_expires: SystemTime,
     /// The heartbeat found the claim taken over.
     lost: bool,
+}
+
+/// Where a run's key goes when the run ends without completing it.
+enum Outcome {
+    /// Back to the queue (merging into a twin).
+    Queue(QueuedEntry),
+    /// To the dead letters.
+    DeadLetter(DeadLetter),
 }
 
 /// How a failed run ended.
@@ -146,18 +154,14 @@ impl Claim {
 
     /// Records a failed run: the key retries after a backoff, or is dead-lettered once it has
     /// failed `max_retry` times.
-    pub async fn fail(mut self, error: &str) -> Result<Failure, QueueError> {
+    pub async fn fail(self, error: &str) -> Result<Failure, QueueError> {
         let config = *self.queue.config();
         let attempts = self.run.attempts + 1;
         let now = self.queue.now();
         if config.max_retry > 0 && attempts >= config.max_retry {
-            let held = self.stop_heartbeat().await;
-            self.token.cancel();
-            self.still_held(held)?;
             let letter = DeadLetter::new(&self.run, attempts, now, error);
-            self.queue.dead_letter(&letter).await?;
             return self
-                .delete_claim(held.generation)
+                .hand_over(Outcome::DeadLetter(letter))
                 .await
                 .map(|()| Failure::DeadLettered);
         }
@@ -170,17 +174,24 @@ impl Claim {
     }
 
     async fn put_back(
-        mut self,
+        self,
         attempts: u32,
         not_before: Option<NotBefore>,
     ) -> Result<(), QueueError> {
+        let entry = self.run.requeued(attempts, not_before);
+        self.hand_over(Outcome::Queue(entry)).await
+    }
+
+    /// Ends the run by writing its outcome outside the claim, then dropping the claim: a crash
+    /// in between leaves an orphan to recover, never a lost key.
+    async fn hand_over(mut self, outcome: Outcome) -> Result<(), QueueError> {
         let held = self.stop_heartbeat().await;
         self.token.cancel();
         self.still_held(held)?;
-        // Queue first, then drop the claim: a crash in between leaves an orphan, not a loss.
-        self.queue
-            .put_back(self.run.requeued(attempts, not_before))
-            .await?;
+        match outcome {
+            Outcome::Queue(entry) => self.queue.put_back(entry).await?,
+            Outcome::DeadLetter(letter) => self.queue.dead_letter(&letter).await?,
+        }
         self.delete_claim(held.generation).await
     }
 

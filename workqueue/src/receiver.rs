@@ -43,13 +43,18 @@ impl Receiver {
     }
 }
 
-/// The one place queue errors become gRPC statuses.
+/// The one place queue errors become gRPC statuses: bad input is INVALID_ARGUMENT, storage
+/// trouble that may pass is UNAVAILABLE (clients retry), anything else INTERNAL.
 fn status_of(error: &QueueError) -> Status {
     match error {
         QueueError::InvalidKey(e) => Status::invalid_argument(e.to_string()),
         e => {
             warn!(error = %chain(e), "workqueue request failed");
-            Status::unavailable(chain(e))
+            if e.is_transient() {
+                Status::unavailable(chain(e))
+            } else {
+                Status::internal(chain(e))
+            }
         }
     }
 }
@@ -108,5 +113,40 @@ impl WorkqueueService for Receiver {
             queued_time: unix_seconds(state.queued_at),
             not_before_time: state.not_before.map_or(0, unix_seconds),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tonic::Code;
+
+    use super::*;
+    use crate::key::InvalidKey;
+    use crate::storage::StorageError;
+
+    fn backend(transient: bool) -> QueueError {
+        let source = StorageError::Backend {
+            op: "write",
+            name: "queued/k".into(),
+            transient,
+            source: "boom".into(),
+        };
+        QueueError::storage("enqueue", "k", source)
+    }
+
+    #[test]
+    fn status_of_should_tell_clients_whether_to_retry() {
+        assert_eq!(
+            status_of(&QueueError::InvalidKey(InvalidKey::Empty)).code(),
+            Code::InvalidArgument
+        );
+        assert_eq!(status_of(&backend(true)).code(), Code::Unavailable);
+        let permanent = status_of(&backend(false));
+        assert_eq!(permanent.code(), Code::Internal);
+        assert!(
+            permanent.message().contains("boom"),
+            "{}",
+            permanent.message()
+        );
     }
 }

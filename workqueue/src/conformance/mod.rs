@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Backoff;
 use crate::claim::{Claim, Failure};
-use crate::clock::{ManualClock, SystemClock};
+use crate::clock::{Clock, ManualClock, SystemClock};
 use crate::dispatcher::{Dispatcher, DispatcherConfig};
 use crate::entry::{DeadLetter, InProgressEntry, NotBefore};
 use crate::metrics::Metrics;
@@ -250,16 +250,6 @@ fn keys(claims: &[Claim]) -> Vec<&str> {
 
 fn meta(value: &str) -> Metadata {
     Metadata::from([("v".to_owned(), value.to_owned())])
-}
-
-trait NowForTest {
-    fn now_for_test(&self) -> SystemTime;
-}
-
-impl NowForTest for ManualClock {
-    fn now_for_test(&self) -> SystemTime {
-        crate::clock::Clock::now(self)
-    }
 }
 
 #[cfg(test)]

@@ -87,7 +87,7 @@ pub async fn enqueue_while_in_progress_should_leave_a_twin_that_runs_after(f: Fi
 pub async fn key_state_should_report_each_state(f: Fixture) {
     let h = Harness::new(f.storage, 0);
     assert_eq!(h.queue.state("k").await.unwrap(), None);
-    let queued_at = h.clock.now_for_test();
+    let queued_at = h.clock.now();
     h.enqueue("k", 7).await;
     let state = h.queue.state("k").await.unwrap().unwrap();
     assert_eq!(

@@ -132,7 +132,7 @@ pub async fn release_should_keep_attempts(f: Fixture) {
     h.enqueue("k", 0).await;
     h.start_one().await.unwrap().fail("boom").await.unwrap();
     h.clock.advance(P_MAX * 2);
-    let now = h.clock.now_for_test();
+    let now = h.clock.now();
     h.start_one()
         .await
         .unwrap()
@@ -203,7 +203,7 @@ pub async fn orphan_of_a_dead_lettered_run_should_stay_dead(f: Fixture) {
         owner: "crashed".into(),
         lease_expires: claim.claimed_at() + LEASE,
     };
-    let letter = DeadLetter::new(&run, 1, h.clock.now_for_test(), "boom");
+    let letter = DeadLetter::new(&run, 1, h.clock.now(), "boom");
     h.queue.dead_letter(&letter).await.unwrap();
     drop(claim);
     h.clock.advance(LEASE);

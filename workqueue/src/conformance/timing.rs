@@ -37,7 +37,7 @@ pub async fn failures_should_back_off_p_then_2p_capped(f: Fixture) {
     for (attempt, base) in [(1, P), (2, 2 * P), (3, 4 * P), (4, P_MAX), (5, P_MAX)] {
         let claim = h.start_one().await.expect("due");
         assert_eq!(claim.attempts(), attempt - 1);
-        let now = h.clock.now_for_test();
+        let now = h.clock.now();
         let Failure::Retrying { at } = claim.fail("boom").await.unwrap() else {
             panic!("no dead letter")
         };
@@ -56,7 +56,7 @@ pub async fn failures_should_back_off_p_then_2p_capped(f: Fixture) {
 /// one cannot push the due time back.
 pub async fn not_before_should_hide_a_key_until_due(f: Fixture) {
     let h = Harness::new(f.storage, 0);
-    let now = h.clock.now_for_test();
+    let now = h.clock.now();
     h.queue
         .enqueue("k", 0, Duration::from_secs(60))
         .await
@@ -89,7 +89,7 @@ pub async fn floors_should_hold_against_plain_enqueues(f: Fixture) {
     let s = Duration::from_secs;
     // Requeue with a floor, then a plain enqueue: still not due.
     h.enqueue("a", 0).await;
-    let start = h.clock.now_for_test();
+    let start = h.clock.now();
     h.start_one()
         .await
         .unwrap()
@@ -99,7 +99,7 @@ pub async fn floors_should_hold_against_plain_enqueues(f: Fixture) {
     h.enqueue("a", 0).await;
     assert_eq!(h.not_before("a").await, Some(start + s(60)));
     // Enqueue with a floor; a later floor extends it; a plain delay cannot shorten it.
-    let now = h.clock.now_for_test();
+    let now = h.clock.now();
     h.queue
         .enqueue_with("b", 0, Some(NotBefore::floor(now + s(30))))
         .await
@@ -141,7 +141,7 @@ pub async fn floor_should_replace_a_plain_twin(f: Fixture) {
     h.enqueue("k", 0).await;
     let claim = h.start_one().await.unwrap();
     h.enqueue("k", 0).await;
-    let now = h.clock.now_for_test();
+    let now = h.clock.now();
     claim.requeue_floor(Duration::from_secs(120)).await.unwrap();
     assert_eq!(
         h.not_before("k").await,

@@ -44,7 +44,7 @@ impl Queue {
                 Ok(generation) => created.push((*candidate, run, generation)),
                 Err(e) if e.is_conflict() => continue,
                 Err(e) => {
-                    self.withdraw(&created).await;
+                    self.withdraw_all(&created).await;
                     return Err(QueueError::storage("claim", &entry.key, e));
                 }
             }
@@ -57,13 +57,13 @@ impl Queue {
         let claims = match list_all(self.storage(), IN_PROGRESS).await {
             Ok(all) => all.len(),
             Err(e) => {
-                self.withdraw(&created).await;
+                self.withdraw_all(&created).await;
                 return Err(QueueError::storage("count claims", IN_PROGRESS, e));
             }
         };
         let surplus = claims.saturating_sub(limit).min(created.len());
         let keep = created.len() - surplus;
-        self.withdraw(&created[keep..]).await;
+        self.withdraw_all(&created[keep..]).await;
         created.truncate(keep);
 
         let mut claims = Vec::new();
@@ -105,7 +105,7 @@ impl Queue {
                         // Run by someone else since the listing, or no longer due.
                         Ok(_) => break,
                         Err(e) => {
-                            self.withdraw(&[(listed, run, generation)]).await;
+                            self.withdraw(&run.key, generation).await;
                             return Err(e);
                         }
                     }
@@ -116,7 +116,7 @@ impl Queue {
                     return match self.storage().get(&name).await {
                         Ok(None) => Ok(Some(self.start_run(entry, run, generation).await)),
                         Ok(Some(object)) if object.generation == queued_generation => {
-                            self.withdraw(&[(listed, run.clone(), generation)]).await;
+                            self.withdraw(&run.key, generation).await;
                             Err(QueueError::storage("claim", &run.key, e))
                         }
                         // Unknown: the claim stays and lapses, and orphan recovery requeues it.
@@ -125,7 +125,7 @@ impl Queue {
                 }
             }
         }
-        self.withdraw(&[(listed, run, generation)]).await;
+        self.withdraw(&run.key, generation).await;
         Ok(None)
     }
 
@@ -159,16 +159,21 @@ impl Queue {
         Claim::start(self.clone(), run, generation)
     }
 
-    async fn withdraw(&self, created: &[(&Listed<QueuedEntry>, InProgressEntry, Generation)]) {
+    /// Deletes a claim that will not run. Left in place (the delete failed), it lapses and is
+    /// recovered as an orphan: nothing is lost.
+    async fn withdraw(&self, key: &str, generation: Generation) {
+        if let Err(e) = self
+            .storage()
+            .delete(&in_progress_name(key), generation)
+            .await
+        {
+            warn!(%key, error = %e, "failed to withdraw a claim");
+        }
+    }
+
+    async fn withdraw_all(&self, created: &[(&Listed<QueuedEntry>, InProgressEntry, Generation)]) {
         for (_, run, generation) in created {
-            if let Err(e) = self
-                .storage()
-                .delete(&in_progress_name(&run.key), *generation)
-                .await
-            {
-                // Left in place, it lapses and is recovered as an orphan: nothing is lost.
-                warn!(key = %run.key, error = %e, "failed to withdraw a claim");
-            }
+            self.withdraw(&run.key, *generation).await;
         }
     }
 

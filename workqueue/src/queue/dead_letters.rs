@@ -12,6 +12,7 @@ impl Queue {
             .await
             .map_err(|e| QueueError::storage("list", DEAD_LETTER, e))?;
         Ok(parse_all(objects, DeadLetter::from_object)
+            .0
             .into_iter()
             .map(|l| l.record)
             .collect())

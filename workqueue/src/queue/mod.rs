@@ -243,31 +243,6 @@ impl Queue {
         self.inner.clock.now()
     }
 
-    /// Of the unreadable claim records in a snapshot, those seen unchanged for a whole lease.
-    pub(crate) fn stale_unreadable_claims(
-        &self,
-        seen: &[(String, Generation)],
-    ) -> Vec<(String, Generation)> {
-        let now = self.now();
-        let lease = self.config().lease;
-        let mut known = self
-            .inner
-            .unreadable_claims
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        known.retain(|name, _| seen.iter().any(|(n, _)| n == name));
-        let mut stale = Vec::new();
-        for (name, generation) in seen {
-            let entry = known.entry(name.clone()).or_insert((*generation, now));
-            if entry.0 != *generation {
-                *entry = (*generation, now);
-            } else if now.duration_since(entry.1).unwrap_or_default() >= lease {
-                stale.push((name.clone(), *generation));
-            }
-        }
-        stale
-    }
-
     pub(crate) fn storage(&self) -> &dyn Storage {
         self.inner.storage.as_ref()
     }
@@ -292,94 +267,80 @@ impl Queue {
         not_before: Option<NotBefore>,
     ) -> Result<Enqueued, QueueError> {
         validate_key(key)?;
-        let name = queued_name(key);
-        let metrics = self.metrics();
-        for _ in 0..MAX_WRITE_TRIES {
-            let existing = self
-                .read(&name, key, "read", QueuedEntry::from_object)
-                .await?;
-            let fresh = || QueuedEntry::new(key, priority, not_before, self.now()).to_metadata();
-            let result = match existing {
-                Read::Missing => self
-                    .storage()
-                    .put(&name, &fresh(), PutMode::Create)
-                    .await
-                    .map(|_| Enqueued::Added),
-                Read::Corrupt(generation) => self
-                    .storage()
-                    .put(&name, &fresh(), PutMode::Replace(generation))
-                    .await
-                    .map(|_| Enqueued::Added),
-                Read::Found(entry, generation) => {
-                    let merged = entry.merged(priority, not_before);
-                    if merged == entry {
-                        metrics.deduped_keys.inc();
-                        return Ok(Enqueued::Unchanged);
-                    }
-                    self.storage()
-                        .put(&name, &merged.to_metadata(), PutMode::Replace(generation))
-                        .await
-                        .map(|_| Enqueued::Merged)
-                }
-            };
-            match result {
-                Ok(Enqueued::Added) => {
-                    metrics.added_keys.inc();
-                    return Ok(Enqueued::Added);
-                }
-                Ok(done) => {
-                    metrics.deduped_keys.inc();
-                    return Ok(done);
-                }
-                Err(e) if e.is_conflict() => continue,
-                Err(e) => return Err(QueueError::storage("enqueue", key, e)),
-            }
-        }
-        Err(QueueError::Contention {
-            action: "enqueue",
-            key: key.to_owned(),
-        })
+        let enqueued = self
+            .upsert_queued(
+                key,
+                "enqueue",
+                || QueuedEntry::new(key, priority, not_before, self.now()),
+                |entry| entry.merged(priority, not_before),
+            )
+            .await?;
+        match enqueued {
+            Enqueued::Added => self.metrics().added_keys.inc(),
+            Enqueued::Merged | Enqueued::Unchanged => self.metrics().deduped_keys.inc(),
+        };
+        Ok(enqueued)
     }
 
     /// Puts a run's entry back in the queue, merging into a twin if one arrived meanwhile (the
     /// twin keeps its own attempt count and age).
     pub(crate) async fn put_back(&self, entry: QueuedEntry) -> Result<(), QueueError> {
-        let name = queued_name(&entry.key);
+        self.upsert_queued(
+            &entry.key,
+            "requeue",
+            || entry.clone(),
+            |twin| QueuedEntry {
+                last_attempted: entry.last_attempted.or(twin.last_attempted),
+                ..twin.merged(entry.priority, entry.not_before)
+            },
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Writes `key`'s queued entry: `fresh()` when there is none (or it is unreadable), else
+    /// `merge` of the one there, pinned to its generation and retried while other writers
+    /// change it. Nothing is written when the merge changes nothing.
+    async fn upsert_queued(
+        &self,
+        key: &str,
+        action: &'static str,
+        fresh: impl Fn() -> QueuedEntry,
+        merge: impl Fn(&QueuedEntry) -> QueuedEntry,
+    ) -> Result<Enqueued, QueueError> {
+        let name = queued_name(key);
         for _ in 0..MAX_WRITE_TRIES {
-            let twin = self
-                .read(&name, &entry.key, "read", QueuedEntry::from_object)
-                .await?;
-            let result = match twin {
-                Read::Missing => {
-                    self.storage()
-                        .put(&name, &entry.to_metadata(), PutMode::Create)
-                        .await
-                }
-                Read::Corrupt(generation) => {
-                    self.storage()
-                        .put(&name, &entry.to_metadata(), PutMode::Replace(generation))
-                        .await
-                }
-                Read::Found(twin, generation) => {
-                    let mut merged = twin.merged(entry.priority, entry.not_before);
-                    merged.last_attempted = entry.last_attempted.or(twin.last_attempted);
-                    if merged == twin {
-                        return Ok(());
+            let (metadata, mode, outcome) = match self
+                .read(&name, key, "read", QueuedEntry::from_object)
+                .await?
+            {
+                Read::Missing => (fresh().to_metadata(), PutMode::Create, Enqueued::Added),
+                Read::Corrupt(generation) => (
+                    fresh().to_metadata(),
+                    PutMode::Replace(generation),
+                    Enqueued::Added,
+                ),
+                Read::Found(entry, generation) => {
+                    let merged = merge(&entry);
+                    if merged == entry {
+                        return Ok(Enqueued::Unchanged);
                     }
-                    self.storage()
-                        .put(&name, &merged.to_metadata(), PutMode::Replace(generation))
-                        .await
+                    (
+                        merged.to_metadata(),
+                        PutMode::Replace(generation),
+                        Enqueued::Merged,
+                    )
                 }
             };
-            match result {
-                Ok(_) => return Ok(()),
+            match self.storage().put(&name, &metadata, mode).await {
+                Ok(_) => return Ok(outcome),
                 Err(e) if e.is_conflict() => continue,
-                Err(e) => return Err(QueueError::storage("requeue", &entry.key, e)),
+                Err(e) => return Err(QueueError::storage(action, key, e)),
             }
         }
         Err(QueueError::Contention {
-            action: "requeue",
-            key: entry.key,
+            action,
+            key: key.to_owned(),
         })
     }
 

@@ -96,13 +96,8 @@ impl Queue {
         );
         let running = running.map_err(|e| QueueError::storage("list", IN_PROGRESS, e))?;
         let queued = queued.map_err(|e| QueueError::storage("list", QUEUED, e))?;
-        let unreadable_claims = running
-            .iter()
-            .filter(|object| InProgressEntry::from_object(object).is_err())
-            .map(|object| (object.name.clone(), object.generation))
-            .collect();
-        let in_progress: Vec<_> = parse_all(running, InProgressEntry::from_object);
-        let mut queued: Vec<_> = parse_all(queued, QueuedEntry::from_object);
+        let (in_progress, unreadable_claims) = parse_all(running, InProgressEntry::from_object);
+        let (mut queued, _) = parse_all(queued, QueuedEntry::from_object);
         queued.sort_by(|a, b| a.record.dispatch_order(&b.record));
         let running = in_progress.iter().map(|ip| ip.record.key.clone()).collect();
         Ok(Snapshot {
@@ -115,8 +110,9 @@ impl Queue {
     }
 
     /// Requeues the snapshot's orphans (keeping their attempt counts) and clears unreadable
-    /// claim records that stayed unchanged for a lease; returns how many keys were recovered. One orphan that cannot be
-    /// recovered now is left for the next pass rather than stopping this one.
+    /// claim records that stayed unchanged for a lease; returns how many keys were recovered.
+    /// An orphan that cannot be recovered now is left for the next pass rather than stopping
+    /// this one.
     pub async fn recover_orphans(&self, snapshot: &Snapshot) -> Result<usize, QueueError> {
         let mut recovered = 0;
         for orphan in snapshot.orphans() {
@@ -173,6 +169,28 @@ impl Queue {
         }
     }
 
+    /// Of the unreadable claim records in a snapshot, those seen unchanged for a whole lease.
+    fn stale_unreadable_claims(&self, seen: &[(String, Generation)]) -> Vec<(String, Generation)> {
+        let now = self.now();
+        let lease = self.config().lease;
+        let mut known = self
+            .inner
+            .unreadable_claims
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        known.retain(|name, _| seen.iter().any(|(n, _)| n == name));
+        let mut stale = Vec::new();
+        for (name, generation) in seen {
+            let entry = known.entry(name.clone()).or_insert((*generation, now));
+            if entry.0 != *generation {
+                *entry = (*generation, now);
+            } else if now.duration_since(entry.1).unwrap_or_default() >= lease {
+                stale.push((name.clone(), *generation));
+            }
+        }
+        stale
+    }
+
     /// A snapshot for a dispatch pass: orphans found in it are recovered first, and the
     /// snapshot is taken again if there were any, so the recovered keys can run at once.
     pub async fn pass_snapshot(&self) -> Result<Snapshot, QueueError> {
@@ -184,21 +202,25 @@ impl Queue {
     }
 }
 
+/// Parses listed objects into records; unreadable ones are logged and returned apart, by
+/// name and generation.
 pub(crate) fn parse_all<T>(
     objects: Vec<Object>,
     parse: fn(&Object) -> Result<T, CorruptRecord>,
-) -> Vec<Listed<T>> {
-    objects
-        .into_iter()
-        .filter_map(|object| match parse(&object) {
-            Ok(record) => Some(Listed {
+) -> (Vec<Listed<T>>, Vec<(String, Generation)>) {
+    let mut records = Vec::with_capacity(objects.len());
+    let mut unreadable = Vec::new();
+    for object in objects {
+        match parse(&object) {
+            Ok(record) => records.push(Listed {
                 record,
                 generation: object.generation,
             }),
             Err(corrupt) => {
                 warn!(error = %corrupt, "skipping an unreadable queue record");
-                None
+                unreadable.push((object.name, object.generation));
             }
-        })
-        .collect()
+        }
+    }
+    (records, unreadable)
 }
