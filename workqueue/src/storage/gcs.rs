@@ -329,7 +329,6 @@ impl Storage for GcsStorage {
         mode: PutMode,
     ) -> Result<Generation, StorageError> {
         self.validate(name)?;
-        let full = self.full(name);
         let if_generation_match = match mode {
             PutMode::Create => 0,
             PutMode::Replace(generation) => generation.0,
@@ -340,7 +339,7 @@ impl Storage for GcsStorage {
             ..Default::default()
         };
         let object = GcsObject {
-            name: full.clone(),
+            name: self.full(name),
             content_type: Some("application/octet-stream".into()),
             metadata: Some(
                 metadata
@@ -385,8 +384,9 @@ impl Storage for GcsStorage {
             Ok(()) => Ok(()),
             // An earlier attempt deleted it.
             Err(Failure::NotFound) if maybe_landed => Ok(()),
-            // An earlier attempt deleted it and the name was written again since, or it did not
-            // land and the object changed: only the first leaves our generation gone for good.
+            // After an attempt that may have landed, a 412 is ambiguous: ours deleted the object
+            // and the name was written again, or ours did not land and the object changed. Gone
+            // now means an attempt of ours deleted it; an object there is reported as the conflict.
             Err(Failure::Precondition) if maybe_landed => match self.get(name).await? {
                 None => Ok(()),
                 Some(_) => Err(StorageError::Precondition {
