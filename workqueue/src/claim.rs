@@ -9,26 +9,18 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, warn};
 
 use crate::clock::{from_millis, to_millis};
-use crate::entry::{DeadLetter, InProgressEntry, NotBefore, QueuedEntry};
-use crate::queue::{Queue, QueueError, due_after, in_progress_name};
+use crate::entry::{DeadLetter, InProgressEntry, KeyRecord, NotBefore};
+use crate::queue::{MAX_WRITE_TRIES, Permit, Queue, QueueError, Read, due_after, key_name};
 use crate::storage::{Generation, PutMode};
 
-/// What this process holds of its claim: the generation its writes are pinned to, and when
-/// the lease it last wrote lapses.
-#[derive(Clone, Copy, Debug)]
+/// What this process knows of its key's record: the generation its writes are pinned to and
+/// the record at that generation (a twin may have joined the run), and whether the heartbeat
+/// found the run taken over.
+#[derive(Clone, Debug)]
 struct Held {
     generation: Generation,
-    lease_expires: SystemTime,
-    /// The heartbeat found the claim taken over.
+    record: KeyRecord,
     lost: bool,
-}
-
-/// Where a run's key goes when the run ends without completing it.
-enum Outcome {
-    /// Back to the queue (merging into a twin).
-    Queue(QueuedEntry),
-    /// To the dead letters.
-    DeadLetter(DeadLetter),
 }
 
 /// How a failed run ended.
@@ -57,16 +49,25 @@ pub struct Claim {
     /// Stops the heartbeat between renewals, so a renewal in flight is never cut in half.
     stop: CancellationToken,
     heartbeat: Option<JoinHandle<()>>,
+    /// The capacity slot this run holds; freed when the claim is dropped.
+    _permit: Permit,
 }
 
 impl Claim {
-    pub(crate) fn start(queue: Queue, run: InProgressEntry, generation: Generation) -> Self {
+    pub(crate) fn start(
+        queue: Queue,
+        record: KeyRecord,
+        generation: Generation,
+        permit: Permit,
+    ) -> Self {
+        let run = record.run.clone().expect("a claimed record holds its run");
         let held = Arc::new(Mutex::new(Held {
             generation,
-            lease_expires: run.lease_expires,
+            record,
             lost: false,
         }));
-        let token = CancellationToken::new();
+        // Losing the capacity slots stops the run as surely as losing the key.
+        let token = permit.revoked().child_token();
         let stop = CancellationToken::new();
         let heartbeat = tokio::spawn(heartbeat(
             queue.clone(),
@@ -82,6 +83,7 @@ impl Claim {
             token,
             stop,
             heartbeat: Some(heartbeat),
+            _permit: permit,
         }
     }
 
@@ -117,17 +119,13 @@ impl Claim {
     }
 
     /// The key is done: it leaves the queue (a twin, if one arrived, stays queued), and its
-    /// dead letter, if any, is removed.
-    pub async fn complete(mut self) -> Result<(), QueueError> {
-        let held = self.stop_heartbeat().await;
-        let result = self.delete_claim(held.generation).await;
-        if result.is_ok()
-            && let Err(e) = self.queue.clear_dead_letter(&self.run.key).await
-        {
-            warn!(key = %self.run.key, error = %e, "failed to remove the key's dead letter");
-        }
-        self.token.cancel();
-        result
+    /// dead letter, if any, goes with it.
+    pub async fn complete(self) -> Result<(), QueueError> {
+        self.finish("complete", |record| {
+            record.run = None;
+            record.dead = None;
+        })
+        .await
     }
 
     /// Snoozes the key: it runs again after `delay` (at once when zero) with its attempt count
@@ -160,10 +158,12 @@ impl Claim {
         let now = self.queue.now();
         if config.max_retry > 0 && attempts >= config.max_retry {
             let letter = DeadLetter::new(&self.run, attempts, now, error);
-            return self
-                .hand_over(Outcome::DeadLetter(letter))
-                .await
-                .map(|()| Failure::DeadLettered);
+            self.finish("dead-letter", move |record| {
+                record.run = None;
+                record.dead = Some(letter.clone());
+            })
+            .await?;
+            return Ok(Failure::DeadLettered);
         }
         // Whole milliseconds, the precision storage keeps.
         let at = from_millis(to_millis(
@@ -173,51 +173,72 @@ impl Claim {
         Ok(Failure::Retrying { at })
     }
 
+    /// Turns the run back into a queued entry, merged into a twin if one arrived meanwhile.
     async fn put_back(
         self,
         attempts: u32,
         not_before: Option<NotBefore>,
     ) -> Result<(), QueueError> {
-        let entry = self.run.requeued(attempts, not_before);
-        self.hand_over(Outcome::Queue(entry)).await
+        let run = self.run.clone();
+        self.finish("requeue", move |record| {
+            let twin = record.queued.take();
+            record.queued = Some(run.requeued_into(twin, attempts, not_before));
+            record.run = None;
+        })
+        .await
     }
 
-    /// Ends the run by writing its outcome outside the claim, then dropping the claim: a crash
-    /// in between leaves an orphan to recover, never a lost key.
-    async fn hand_over(mut self, outcome: Outcome) -> Result<(), QueueError> {
+    /// Ends the run with one write of its key's record, pinned to the generation held: the
+    /// record `change` makes, or a delete when nothing is left. If the record changed (a twin
+    /// arrived) it is read again and the change made over, while the run is still this one.
+    async fn finish(
+        mut self,
+        action: &'static str,
+        change: impl Fn(&mut KeyRecord),
+    ) -> Result<(), QueueError> {
         let held = self.stop_heartbeat().await;
         self.token.cancel();
-        self.still_held(held)?;
-        match outcome {
-            Outcome::Queue(entry) => self.queue.put_back(entry).await?,
-            Outcome::DeadLetter(letter) => self.queue.dead_letter(&letter).await?,
+        let lost = || QueueError::Lost {
+            key: self.run.key.clone(),
+        };
+        if held.lost {
+            return Err(lost());
         }
-        self.delete_claim(held.generation).await
-    }
-
-    /// Writes outside the claim's own object (the queue, the dead letters) are not pinned to
-    /// it, so they are made only while the lease is surely still this process's: the
-    /// heartbeat gives a claim up a margin before its lease lapses, and so does this check.
-    fn still_held(&self, held: Held) -> Result<(), QueueError> {
-        let margin = lease_margin(self.queue.config().lease);
-        if !held.lost && self.queue.now() + margin < held.lease_expires {
-            Ok(())
-        } else {
-            Err(QueueError::Lost {
-                key: self.run.key.clone(),
-            })
+        let key = &self.run.key;
+        let name = key_name(key);
+        let (mut record, mut generation) = (held.record, held.generation);
+        for _ in 0..MAX_WRITE_TRIES {
+            let mut next = record.clone();
+            change(&mut next);
+            let storage = self.queue.storage();
+            let written = if next.is_empty() {
+                storage.delete(&name, generation).await.map(|()| None)
+            } else {
+                let metadata = next.to_metadata();
+                let put = storage.put(&name, &metadata, PutMode::Replace(generation));
+                put.await.map(|g| Some((next, g)))
+            };
+            match written {
+                Ok(state) => {
+                    self.queue.observe(&name, state);
+                    return Ok(());
+                }
+                Err(e) if e.is_conflict() => match self.queue.read(&name, key, action).await? {
+                    Read::Found(current, current_generation)
+                        if current.run.as_ref().is_some_and(|r| r.id == self.run.id) =>
+                    {
+                        record = current;
+                        generation = current_generation;
+                    }
+                    _ => return Err(lost()),
+                },
+                Err(e) => return Err(QueueError::storage(action, key, e)),
+            }
         }
-    }
-
-    async fn delete_claim(&self, generation: Generation) -> Result<(), QueueError> {
-        let name = in_progress_name(&self.run.key);
-        match self.queue.storage().delete(&name, generation).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.is_conflict() => Err(QueueError::Lost {
-                key: self.run.key.clone(),
-            }),
-            Err(e) => Err(QueueError::storage("finish", &self.run.key, e)),
-        }
+        Err(QueueError::Contention {
+            action,
+            key: key.clone(),
+        })
     }
 
     async fn stop_heartbeat(&mut self) -> Held {
@@ -225,7 +246,7 @@ impl Claim {
         if let Some(heartbeat) = self.heartbeat.take() {
             let _ = heartbeat.await;
         }
-        *self.held.lock().unwrap_or_else(|p| p.into_inner())
+        self.held.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 
@@ -250,20 +271,21 @@ fn lease_margin(lease: Duration) -> Duration {
 /// before another dispatcher may take the key over.
 async fn heartbeat(
     queue: Queue,
-    mut run: InProgressEntry,
+    run: InProgressEntry,
     held: Arc<Mutex<Held>>,
     token: CancellationToken,
     stop: CancellationToken,
 ) {
     let lease = queue.config().lease;
     let every = lease / 3;
-    let name = in_progress_name(&run.key);
+    let name = key_name(&run.key);
+    let mut lease_expires = run.lease_expires;
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(every) => {}
         }
-        let give_up_at = run.lease_expires - lease_margin(lease);
+        let give_up_at = lease_expires - lease_margin(lease);
         loop {
             let left = give_up_at.duration_since(queue.now()).unwrap_or_default();
             if left.is_zero() {
@@ -271,40 +293,70 @@ async fn heartbeat(
                 token.cancel();
                 return;
             }
-            let mut renewed = run.clone();
-            renewed.lease_expires = queue.now() + lease;
-            let current = held.lock().unwrap_or_else(|p| p.into_inner()).generation;
-            let metadata = renewed.to_metadata();
+            let Held {
+                generation,
+                mut record,
+                ..
+            } = held.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let renewed_until = queue.now() + lease;
+            if let Some(r) = record.run.as_mut() {
+                r.lease_expires = renewed_until;
+            }
+            let metadata = record.to_metadata();
             let put = queue
                 .storage()
-                .put(&name, &metadata, PutMode::Replace(current));
+                .put(&name, &metadata, PutMode::Replace(generation));
             match tokio::time::timeout(left, put).await {
                 Ok(Ok(next)) => {
+                    queue.observe(&name, Some((record.clone(), next)));
                     *held.lock().unwrap_or_else(|p| p.into_inner()) = Held {
                         generation: next,
-                        lease_expires: renewed.lease_expires,
+                        record,
                         lost: false,
                     };
-                    queue.metrics().observe_lease_age(&renewed, queue.now());
-                    run = renewed;
+                    queue.metrics().observe_lease_age(&run, queue.now());
+                    lease_expires = renewed_until;
                     break;
                 }
-                Ok(Err(e)) if e.is_conflict() => {
-                    warn!(key = %run.key, "lost the claim: another dispatcher took the key over");
-                    held.lock().unwrap_or_else(|p| p.into_inner()).lost = true;
-                    token.cancel();
-                    return;
-                }
+                Ok(Err(e)) if e.is_conflict() => match queue.read(&name, &run.key, "renew").await {
+                    // A twin arrived: renew over the newer record.
+                    Ok(Read::Found(current, current_generation))
+                        if current.run.as_ref().is_some_and(|r| r.id == run.id) =>
+                    {
+                        let mut held = held.lock().unwrap_or_else(|p| p.into_inner());
+                        held.record = current;
+                        held.generation = current_generation;
+                    }
+                    Ok(_) => {
+                        warn!(key = %run.key, "lost the claim: another dispatcher took the key over");
+                        held.lock().unwrap_or_else(|p| p.into_inner()).lost = true;
+                        token.cancel();
+                        return;
+                    }
+                    Err(e) => {
+                        warn!(key = %run.key, error = %e, "failed to read the key's record; retrying");
+                        if stopped(&stop, every).await {
+                            return;
+                        }
+                    }
+                },
                 Ok(Err(e)) => {
                     warn!(key = %run.key, error = %e, "failed to renew the lease; retrying");
-                    tokio::select! {
-                        _ = stop.cancelled() => return,
-                        _ = tokio::time::sleep((every / 10).min(Duration::from_secs(5))) => {}
+                    if stopped(&stop, every).await {
+                        return;
                     }
                 }
                 // The deadline check at the top of the loop gives up.
                 Err(_elapsed) => {}
             }
         }
+    }
+}
+
+/// A short wait between renewal attempts; true when the heartbeat was stopped meanwhile.
+async fn stopped(stop: &CancellationToken, every: Duration) -> bool {
+    tokio::select! {
+        _ = stop.cancelled() => true,
+        _ = tokio::time::sleep((every / 10).min(Duration::from_secs(5))) => false,
     }
 }

@@ -99,28 +99,29 @@ impl QueuedEntry {
         ))
     }
 
-    pub(crate) fn to_metadata(&self) -> Metadata {
-        let mut m = common_metadata(&self.key, self.priority, self.attempts, self.queued_at);
+    fn write(&self, m: &mut Metadata) {
+        m.insert(PRIORITY.into(), self.priority.to_string());
+        m.insert(ATTEMPTS.into(), self.attempts.to_string());
+        put_time(m, QUEUED_TIME, self.queued_at);
         if let Some(nb) = self.not_before {
-            m.insert(NOT_BEFORE.into(), to_millis(nb.at).to_string());
+            put_time(m, NOT_BEFORE, nb.at);
             if nb.floor {
                 m.insert(NOT_BEFORE_FLOOR.into(), "true".into());
             }
         }
         if let Some(at) = self.last_attempted {
-            m.insert(LAST_ATTEMPTED.into(), to_millis(at).to_string());
+            put_time(m, LAST_ATTEMPTED, at);
         }
-        m
     }
 
-    pub(crate) fn from_object(object: &Object) -> Result<Self, CorruptRecord> {
-        let r = Reader(object);
+    fn read(r: &Reader<'_>, key: &str) -> Result<Self, CorruptRecord> {
         Ok(Self {
-            key: r.string(KEY)?,
+            key: key.to_owned(),
             priority: r.int(PRIORITY)?,
             not_before: r.optional_time(NOT_BEFORE)?.map(|at| NotBefore {
                 at,
-                floor: object
+                floor: r
+                    .0
                     .metadata
                     .get(NOT_BEFORE_FLOOR)
                     .is_some_and(|v| v == "true"),
@@ -137,6 +138,8 @@ impl QueuedEntry {
 pub struct InProgressEntry {
     /// The key.
     pub key: String,
+    /// This run's identity: writes by the run check that the record still holds it.
+    pub id: String,
     /// Its priority.
     pub priority: i64,
     /// Failed runs before this one.
@@ -152,42 +155,51 @@ pub struct InProgressEntry {
 }
 
 impl InProgressEntry {
-    pub(crate) fn to_metadata(&self) -> Metadata {
-        let mut m = common_metadata(&self.key, self.priority, self.attempts, self.queued_at);
-        m.insert(
-            LAST_ATTEMPTED.into(),
-            to_millis(self.claimed_at).to_string(),
-        );
-        m.insert(OWNER.into(), self.owner.clone());
-        m.insert(
-            LEASE_EXPIRATION.into(),
-            to_millis(self.lease_expires).to_string(),
-        );
-        m
+    fn write(&self, m: &mut Metadata) {
+        m.insert(RUN_ID.into(), self.id.clone());
+        m.insert(RUN_PRIORITY.into(), self.priority.to_string());
+        m.insert(RUN_ATTEMPTS.into(), self.attempts.to_string());
+        put_time(m, RUN_QUEUED_TIME, self.queued_at);
+        put_time(m, RUN_CLAIMED_TIME, self.claimed_at);
+        m.insert(RUN_OWNER.into(), self.owner.clone());
+        put_time(m, RUN_LEASE_EXPIRATION, self.lease_expires);
     }
 
-    pub(crate) fn from_object(object: &Object) -> Result<Self, CorruptRecord> {
-        let r = Reader(object);
+    fn read(r: &Reader<'_>, key: &str) -> Result<Self, CorruptRecord> {
         Ok(Self {
-            key: r.string(KEY)?,
-            priority: r.int(PRIORITY)?,
-            attempts: r.int(ATTEMPTS)?,
-            queued_at: r.time(QUEUED_TIME)?,
-            claimed_at: r.time(LAST_ATTEMPTED)?,
-            owner: r.string(OWNER)?,
-            lease_expires: r.time(LEASE_EXPIRATION)?,
+            key: key.to_owned(),
+            id: r.string(RUN_ID)?,
+            priority: r.int(RUN_PRIORITY)?,
+            attempts: r.int(RUN_ATTEMPTS)?,
+            queued_at: r.time(RUN_QUEUED_TIME)?,
+            claimed_at: r.time(RUN_CLAIMED_TIME)?,
+            owner: r.string(RUN_OWNER)?,
+            lease_expires: r.time(RUN_LEASE_EXPIRATION)?,
         })
     }
 
-    /// The queued entry this run goes back to when it is requeued with `not_before`.
-    pub(crate) fn requeued(&self, attempts: u32, not_before: Option<NotBefore>) -> QueuedEntry {
-        QueuedEntry {
-            key: self.key.clone(),
-            priority: self.priority,
-            not_before,
-            attempts,
-            queued_at: self.queued_at,
-            last_attempted: Some(self.claimed_at),
+    /// The queued entry this run goes back to when it is requeued with `attempts` and
+    /// `not_before`, merged into `twin` when an enqueue arrived during the run (the twin keeps
+    /// its own attempt count and age).
+    pub(crate) fn requeued_into(
+        &self,
+        twin: Option<QueuedEntry>,
+        attempts: u32,
+        not_before: Option<NotBefore>,
+    ) -> QueuedEntry {
+        match twin {
+            None => QueuedEntry {
+                key: self.key.clone(),
+                priority: self.priority,
+                not_before,
+                attempts,
+                queued_at: self.queued_at,
+                last_attempted: Some(self.claimed_at),
+            },
+            Some(twin) => QueuedEntry {
+                last_attempted: Some(self.claimed_at),
+                ..twin.merged(self.priority, not_before)
+            },
         }
     }
 }
@@ -233,34 +245,98 @@ impl DeadLetter {
         }
     }
 
+    fn write(&self, m: &mut Metadata) {
+        m.insert(DEAD_PRIORITY.into(), self.priority.to_string());
+        m.insert(DEAD_ATTEMPTS.into(), self.attempts.to_string());
+        put_time(m, DEAD_QUEUED_TIME, self.queued_at);
+        put_time(m, DEAD_FAILED_TIME, self.failed_at);
+        m.insert(DEAD_ERROR.into(), self.error.clone());
+    }
+
+    fn read(r: &Reader<'_>, key: &str) -> Result<Self, CorruptRecord> {
+        Ok(Self {
+            key: key.to_owned(),
+            priority: r.int(DEAD_PRIORITY)?,
+            attempts: r.int(DEAD_ATTEMPTS)?,
+            queued_at: r.time(DEAD_QUEUED_TIME)?,
+            failed_at: r.time(DEAD_FAILED_TIME)?,
+            error: r.0.metadata.get(DEAD_ERROR).cloned().unwrap_or_default(),
+        })
+    }
+}
+
+/// Everything the queue holds for one key, stored as one object: a queued entry, a run, a
+/// dead letter, or several at once (a run with its queued twin; a re-enqueued dead letter).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyRecord {
+    /// The key.
+    pub key: String,
+    /// The entry waiting to run (the twin, when a run is in progress too).
+    pub queued: Option<QueuedEntry>,
+    /// The run in progress.
+    pub run: Option<InProgressEntry>,
+    /// The dead letter, kept until the key next completes.
+    pub dead: Option<DeadLetter>,
+}
+
+impl KeyRecord {
+    /// A record holding only `entry`.
+    pub fn queued(entry: QueuedEntry) -> Self {
+        Self {
+            key: entry.key.clone(),
+            queued: Some(entry),
+            run: None,
+            dead: None,
+        }
+    }
+
+    /// Whether nothing is left: the object should be deleted rather than written.
+    pub fn is_empty(&self) -> bool {
+        self.queued.is_none() && self.run.is_none() && self.dead.is_none()
+    }
+
+    /// The queued entry, when it may be claimed at `now`: due, and no run in progress.
+    pub fn claimable(&self, now: SystemTime) -> Option<&QueuedEntry> {
+        self.queued
+            .as_ref()
+            .filter(|q| self.run.is_none() && q.is_due(now))
+    }
+
     pub(crate) fn to_metadata(&self) -> Metadata {
-        let mut m = common_metadata(&self.key, self.priority, self.attempts, self.queued_at);
-        m.insert(FAILED_TIME.into(), to_millis(self.failed_at).to_string());
-        m.insert(ERROR.into(), self.error.clone());
+        let mut m = Metadata::from([(KEY.to_owned(), self.key.clone())]);
+        if let Some(q) = &self.queued {
+            q.write(&mut m);
+        }
+        if let Some(run) = &self.run {
+            run.write(&mut m);
+        }
+        if let Some(dead) = &self.dead {
+            dead.write(&mut m);
+        }
         m
     }
 
     pub(crate) fn from_object(object: &Object) -> Result<Self, CorruptRecord> {
         let r = Reader(object);
-        Ok(Self {
-            key: r.string(KEY)?,
-            priority: r.int(PRIORITY)?,
-            attempts: r.int(ATTEMPTS)?,
-            queued_at: r.time(QUEUED_TIME)?,
-            failed_at: r.time(FAILED_TIME)?,
-            error: object.metadata.get(ERROR).cloned().unwrap_or_default(),
-        })
+        let key = r.string(KEY)?;
+        let has = |field: &str| object.metadata.contains_key(field);
+        let record = Self {
+            queued: has(QUEUED_TIME)
+                .then(|| QueuedEntry::read(&r, &key))
+                .transpose()?,
+            run: has(RUN_ID)
+                .then(|| InProgressEntry::read(&r, &key))
+                .transpose()?,
+            dead: has(DEAD_FAILED_TIME)
+                .then(|| DeadLetter::read(&r, &key))
+                .transpose()?,
+            key,
+        };
+        if record.is_empty() {
+            return Err(r.corrupt(QUEUED_TIME));
+        }
+        Ok(record)
     }
-}
-
-/// The fields every record has.
-fn common_metadata(key: &str, priority: i64, attempts: u32, queued_at: SystemTime) -> Metadata {
-    Metadata::from([
-        (KEY.to_owned(), key.to_owned()),
-        (PRIORITY.to_owned(), priority.to_string()),
-        (ATTEMPTS.to_owned(), attempts.to_string()),
-        (QUEUED_TIME.to_owned(), to_millis(queued_at).to_string()),
-    ])
 }
 
 const KEY: &str = "key";
@@ -270,10 +346,18 @@ const QUEUED_TIME: &str = "queued-time";
 const NOT_BEFORE: &str = "not-before";
 const NOT_BEFORE_FLOOR: &str = "not-before-floor";
 const LAST_ATTEMPTED: &str = "last-attempted";
-const OWNER: &str = "owner";
-const LEASE_EXPIRATION: &str = "lease-expiration";
-const FAILED_TIME: &str = "failed-time";
-const ERROR: &str = "error";
+const RUN_ID: &str = "run-id";
+const RUN_PRIORITY: &str = "run-priority";
+const RUN_ATTEMPTS: &str = "run-attempts";
+const RUN_QUEUED_TIME: &str = "run-queued-time";
+const RUN_CLAIMED_TIME: &str = "run-claimed-time";
+const RUN_OWNER: &str = "owner";
+const RUN_LEASE_EXPIRATION: &str = "lease-expiration";
+const DEAD_PRIORITY: &str = "dead-priority";
+const DEAD_ATTEMPTS: &str = "dead-attempts";
+const DEAD_QUEUED_TIME: &str = "dead-queued-time";
+const DEAD_FAILED_TIME: &str = "failed-time";
+const DEAD_ERROR: &str = "error";
 
 /// An object whose metadata is not a record of the queue's.
 #[derive(Debug, thiserror::Error)]
@@ -319,6 +403,10 @@ impl Reader<'_> {
             Some(_) => self.time(field).map(Some),
         }
     }
+}
+
+fn put_time(m: &mut Metadata, field: &str, at: SystemTime) {
+    m.insert(field.into(), to_millis(at).to_string());
 }
 
 #[cfg(test)]
@@ -407,17 +495,9 @@ mod tests {
         let mut queued = QueuedEntry::new("k/é", -3, Some(NotBefore::floor(at(7))), at(2));
         queued.attempts = 4;
         queued.last_attempted = Some(at(3));
-        let object = |metadata| Object {
-            name: "x".into(),
-            generation: Generation(1),
-            metadata,
-        };
-        assert_eq!(
-            QueuedEntry::from_object(&object(queued.to_metadata())).unwrap(),
-            queued
-        );
         let run = InProgressEntry {
-            key: "k".into(),
+            key: "k/é".into(),
+            id: "r1".into(),
             priority: 1,
             attempts: 2,
             queued_at: at(1),
@@ -425,26 +505,46 @@ mod tests {
             owner: "me".into(),
             lease_expires: at(3),
         };
-        assert_eq!(
-            InProgressEntry::from_object(&object(run.to_metadata())).unwrap(),
-            run
-        );
         let dead = DeadLetter::new(&run, 3, at(4), &"é".repeat(1000));
         assert!(dead.error.len() <= MAX_ERROR_BYTES);
-        assert_eq!(
-            DeadLetter::from_object(&object(dead.to_metadata())).unwrap(),
-            dead
-        );
+        let object = |record: &KeyRecord| Object {
+            name: "x".into(),
+            generation: Generation(1),
+            metadata: record.to_metadata(),
+        };
+        let parts = [
+            (Some(queued.clone()), None, None),
+            (None, Some(run.clone()), None),
+            (None, None, Some(dead.clone())),
+            (Some(queued), Some(run), Some(dead)),
+        ];
+        for (queued, run, dead) in parts {
+            let record = KeyRecord {
+                key: "k/é".into(),
+                queued,
+                run,
+                dead,
+            };
+            assert_eq!(KeyRecord::from_object(&object(&record)).unwrap(), record);
+        }
     }
 
     #[test]
     fn from_object_should_name_the_bad_field() {
-        let object = Object {
-            name: "q/x".into(),
+        let mut object = Object {
+            name: "k/x".into(),
             generation: Generation(1),
             metadata: Metadata::new(),
         };
-        let err = QueuedEntry::from_object(&object).unwrap_err().to_string();
+        let err = KeyRecord::from_object(&object).unwrap_err().to_string();
         assert!(err.contains("\"key\""), "{err}");
+        object.metadata.insert(KEY.into(), "x".into());
+        assert!(
+            KeyRecord::from_object(&object).is_err(),
+            "a record with no part"
+        );
+        object.metadata.insert(QUEUED_TIME.into(), "soon".into());
+        let err = KeyRecord::from_object(&object).unwrap_err().to_string();
+        assert!(err.contains("\"priority\""), "{err}");
     }
 }

@@ -216,16 +216,14 @@ impl Metrics {
         );
     }
 
-    /// Records the gauges from a pass's snapshot (and the dead-letter count when it was read).
-    pub fn observe_snapshot(&self, snapshot: &Snapshot, dead_letters: Option<usize>) {
+    /// Records the gauges from a pass's snapshot.
+    pub fn observe_snapshot(&self, snapshot: &Snapshot) {
         let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
         self.in_progress_keys.set(gauge(snapshot.in_progress.len()));
         self.queued_keys.set(gauge(snapshot.queued.len()));
         self.notbefore_keys.set(gauge(snapshot.waiting()));
         self.max_attempts.set(i64::from(snapshot.max_attempts()));
-        if let Some(dead) = dead_letters {
-            self.dead_lettered_keys.set(gauge(dead));
-        }
+        self.dead_lettered_keys.set(gauge(snapshot.dead.len()));
     }
 
     /// Records how long a pass took to list the queue.

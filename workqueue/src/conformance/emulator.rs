@@ -172,8 +172,6 @@ impl Fixture {
                 ) as Arc<dyn Storage>
             })
         });
-        let mut fixture = Self::new(Arc::new(storage), Some(reopen), Box::new(emulator));
-        fixture.strict_deletes = false;
-        fixture
+        Self::new(Arc::new(storage), Some(reopen), Box::new(emulator))
     }
 }

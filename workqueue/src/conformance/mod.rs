@@ -19,7 +19,7 @@ use crate::backoff::Backoff;
 use crate::claim::{Claim, Failure};
 use crate::clock::{Clock, ManualClock, SystemClock};
 use crate::dispatcher::{Dispatcher, DispatcherConfig};
-use crate::entry::{DeadLetter, InProgressEntry, NotBefore};
+use crate::entry::NotBefore;
 use crate::metrics::Metrics;
 use crate::queue::{Enqueued, KeyStatus, Queue, QueueConfig, QueueError};
 use crate::reconciler::{Action, ReconcileError, Reconciler};
@@ -43,9 +43,6 @@ pub struct Fixture {
     pub storage: Arc<dyn Storage>,
     /// Opens a second instance on the same data, for durable backends.
     pub reopen: Option<Reopen>,
-    /// Whether deletes honour their generation precondition. Real GCS does; the GCS emulator
-    /// does not, so the cases that prove stale deletes fail are left to the strict backends.
-    pub strict_deletes: bool,
     _guard: Box<dyn Any + Send + Sync>,
 }
 
@@ -59,7 +56,6 @@ impl Fixture {
         Self {
             storage,
             reopen,
-            strict_deletes: true,
             _guard: guard,
         }
     }
@@ -117,12 +113,12 @@ macro_rules! conformance_suite {
             lost_claim_should_cancel_its_token,
             release_should_keep_attempts,
             durable_backend_should_keep_keys_across_instances,
-            claim_should_run_a_key_whose_queued_delete_landed_but_failed,
-            claim_should_keep_a_key_whose_queued_delete_failed,
-            orphan_of_a_dead_lettered_run_should_stay_dead,
-            settling_near_the_lease_end_should_write_nothing,
+            claim_should_run_a_key_whose_write_landed_but_failed,
+            claim_should_keep_a_key_whose_write_failed,
+            dead_letter_should_keep_a_waiting_twin,
+            lapsed_claim_should_settle_while_no_one_took_it_over,
             failing_renewals_should_cancel_the_run,
-            unreadable_claim_should_be_removed_after_a_lease,
+            capacity_should_hold_the_limit_across_processes,
             dispatchers_should_hold_the_global_limit_and_never_overlap_a_key
         );
     };

@@ -77,10 +77,6 @@ pub async fn orphans_should_be_recovered_with_their_attempts(f: Fixture) {
 
 /// A claim that another dispatcher recovered cannot complete, and the key is not lost.
 pub async fn lost_claim_should_refuse_to_complete(f: Fixture) {
-    if !f.strict_deletes {
-        // The stale claim's pinned delete is what refuses; see `Fixture::strict_deletes`.
-        return;
-    }
     let h = Harness::new(f.storage, 0);
     h.enqueue("k", 0).await;
     let slow = h.start_one().await.unwrap();
@@ -164,70 +160,57 @@ pub async fn durable_backend_should_keep_keys_across_instances(f: Fixture) {
     assert_eq!(again.status("queued").await, Some(KeyStatus::Queued));
 }
 
-/// A claim whose delete of the queued entry landed but reported an error still runs the key
-/// (the entry is gone: withdrawing would lose it).
-pub async fn claim_should_run_a_key_whose_queued_delete_landed_but_failed(f: Fixture) {
+/// A claim whose write landed but reported an error still runs the key: the run written is
+/// this one.
+pub async fn claim_should_run_a_key_whose_write_landed_but_failed(f: Fixture) {
     let faulty = Arc::new(FaultyStorage::new(f.storage.clone()));
     let h = Harness::new(faulty.clone(), 0);
     h.enqueue("k", 0).await;
-    faulty.fail(Operation::Delete, "queued/", Landed::Yes, 1);
+    faulty.fail(Operation::Put, "k/", Landed::Yes, 1);
     let claim = h.start_one().await.expect("the key runs");
     claim.complete().await.unwrap();
     assert_eq!(h.status("k").await, None);
 }
 
-/// A claim whose delete of the queued entry failed without landing is withdrawn and the key
-/// stays queued.
-pub async fn claim_should_keep_a_key_whose_queued_delete_failed(f: Fixture) {
+/// A claim whose write failed without landing leaves the key queued for the next pass.
+pub async fn claim_should_keep_a_key_whose_write_failed(f: Fixture) {
     let faulty = Arc::new(FaultyStorage::new(f.storage.clone()));
     let h = Harness::new(faulty.clone(), 0);
     h.enqueue("k", 0).await;
-    faulty.fail(Operation::Delete, "queued/", Landed::No, 1);
-    assert!(h.start_one().await.is_none());
+    faulty.fail(Operation::Put, "k/", Landed::No, 1);
+    assert!(h.queue.start(1, 1).await.is_err());
     assert_eq!(h.status("k").await, Some(KeyStatus::Queued));
     assert_eq!(h.start_one().await.expect("claimed next time").key(), "k");
 }
 
-/// A run that wrote its dead letter and crashed before dropping its claim is not requeued
-/// when its lease lapses: dead-lettered keys never run.
-pub async fn orphan_of_a_dead_lettered_run_should_stay_dead(f: Fixture) {
+/// A key dead-lettered while a twin waits keeps the twin queued; the twin runs, and its
+/// completion clears the dead letter.
+pub async fn dead_letter_should_keep_a_waiting_twin(f: Fixture) {
     let h = Harness::new(f.storage, 1);
     h.enqueue("k", 0).await;
     let claim = h.start_one().await.unwrap();
-    let run = InProgressEntry {
-        key: "k".into(),
-        priority: 0,
-        attempts: 0,
-        queued_at: claim.queued_at(),
-        claimed_at: claim.claimed_at(),
-        owner: "crashed".into(),
-        lease_expires: claim.claimed_at() + LEASE,
-    };
-    let letter = DeadLetter::new(&run, 1, h.clock.now(), "boom");
-    h.queue.dead_letter(&letter).await.unwrap();
-    drop(claim);
-    h.clock.advance(LEASE);
-    assert!(
-        h.start(5).await.is_empty(),
-        "a dead-lettered key must not run"
-    );
-    assert_eq!(h.status("k").await, Some(KeyStatus::DeadLetter));
-    assert!(h.queue.snapshot().await.unwrap().in_progress.is_empty());
+    h.enqueue("k", 3).await;
+    assert_eq!(claim.fail("boom").await.unwrap(), Failure::DeadLettered);
+    assert_eq!(h.status("k").await, Some(KeyStatus::Queued));
+    assert_eq!(h.queue.dead_letters().await.unwrap().len(), 1);
+    let twin = h.start_one().await.expect("the twin runs");
+    assert_eq!((twin.priority(), twin.attempts()), (3, 0));
+    twin.complete().await.unwrap();
+    assert_eq!(h.status("k").await, None);
+    assert!(h.queue.dead_letters().await.unwrap().is_empty());
 }
 
-/// A run that answers when its lease is about to lapse writes nothing outside its claim: the
-/// key may already belong to another dispatcher.
-pub async fn settling_near_the_lease_end_should_write_nothing(f: Fixture) {
+/// A run that answers after its lease lapsed still settles while no other dispatcher took the
+/// key over: its write is pinned to the record it holds.
+pub async fn lapsed_claim_should_settle_while_no_one_took_it_over(f: Fixture) {
     let h = Harness::new(f.storage, 0);
     h.enqueue("k", 0).await;
     let claim = h.start_one().await.unwrap();
-    h.clock.advance(LEASE - LEASE / 20);
-    assert!(matches!(
-        claim.requeue_after(Duration::ZERO).await,
-        Err(QueueError::Lost { .. })
-    ));
+    h.clock.advance(LEASE * 2);
+    claim.requeue_after(Duration::ZERO).await.unwrap();
     let snapshot = h.queue.snapshot().await.unwrap();
-    assert_eq!((snapshot.in_progress.len(), snapshot.queued.len()), (1, 0));
+    assert_eq!((snapshot.in_progress.len(), snapshot.queued.len()), (0, 1));
+    assert_eq!(h.run_all().await, ["k"]);
 }
 
 /// When renewals keep failing, the heartbeat stops the run before the lease lapses.
@@ -243,7 +226,7 @@ pub async fn failing_renewals_should_cancel_the_run(f: Fixture) {
     );
     queue.enqueue("k", 0, Duration::ZERO).await.unwrap();
     let claim = queue.start(1, 1).await.unwrap().pop().unwrap();
-    faulty.fail(Operation::Put, "in-progress/", Landed::No, usize::MAX);
+    faulty.fail(Operation::Put, "k/", Landed::No, usize::MAX);
     let token = claim.cancelled();
     tokio::time::timeout(Duration::from_secs(10), token.cancelled())
         .await
@@ -251,26 +234,32 @@ pub async fn failing_renewals_should_cancel_the_run(f: Fixture) {
     drop(claim);
 }
 
-/// An unreadable claim record (debris, or a newer version's live claim) is left alone while it
-/// may be live, and removed once it stayed unchanged for a whole lease, so it cannot block its
-/// key forever.
-pub async fn unreadable_claim_should_be_removed_after_a_lease(f: Fixture) {
-    let h = Harness::new(f.storage.clone(), 0);
-    h.enqueue("k", 0).await;
-    f.storage
-        .put("in-progress/k", &meta("garbage"), PutMode::Create)
-        .await
-        .unwrap();
+/// Two processes share the global limit through the capacity slots: what one holds, the
+/// other cannot run, until it gives the slots back or they lapse.
+pub async fn capacity_should_hold_the_limit_across_processes(f: Fixture) {
+    let h = Harness::new(f.storage, 0);
+    for i in 0..6 {
+        h.enqueue(&format!("k{i}"), 0).await;
+    }
+    let peer = h.peer();
+    let mine = h.queue.start(3, 2).await.unwrap();
+    assert_eq!(keys(&mine), ["k0", "k1"]);
+    let theirs = peer.start(3, 5).await.unwrap();
+    assert_eq!(keys(&theirs), ["k2"], "one slot of three was left");
+    h.clock.advance(Duration::from_secs(5));
     assert!(
-        h.start(5).await.is_empty(),
-        "blocked while the record may be live"
+        peer.start(3, 5).await.unwrap().is_empty(),
+        "the limit is held"
     );
-    h.clock.advance(LEASE / 2);
-    assert!(h.start(5).await.is_empty());
+    drop(mine);
+    h.queue.release_capacity().await;
+    h.clock.advance(Duration::from_secs(5));
+    let more = peer.start(3, 5).await.unwrap();
+    assert_eq!(more.len(), 2, "the slots given back are taken");
+    // The slots of a process that vanished lapse with their lease.
+    drop(theirs);
+    drop(more);
     h.clock.advance(LEASE);
-    let claim = h
-        .start_one()
-        .await
-        .expect("claimable once the record is removed");
-    assert_eq!(claim.key(), "k");
+    let third = h.peer();
+    assert_eq!(third.start(3, 5).await.unwrap().len(), 3);
 }

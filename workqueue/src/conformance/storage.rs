@@ -29,12 +29,10 @@ pub async fn storage_pinned_writes_should_refuse_a_stale_generation(f: Fixture) 
             .unwrap_err()
             .is_conflict()
     );
-    if f.strict_deletes {
-        assert!(matches!(
-            s.delete("x/k", g1).await.unwrap_err(),
-            StorageError::Precondition { .. }
-        ));
-    }
+    assert!(matches!(
+        s.delete("x/k", g1).await.unwrap_err(),
+        StorageError::Precondition { .. }
+    ));
     let object = s.get("x/k").await.unwrap().unwrap();
     assert_eq!((object.generation, object.metadata), (g2, meta("2")));
     s.delete("x/k", g2).await.unwrap();

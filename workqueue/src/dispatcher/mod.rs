@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::time::sleep_until;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{debug, error, info, warn};
+use tracing::{debug, error, info};
 
 use crate::queue::{Queue, QueueError};
 use crate::reconciler::Reconciler;
@@ -43,9 +43,6 @@ impl Default for DispatcherConfig {
         }
     }
 }
-
-/// How often a pass also counts the dead letters (a separate listing).
-const DEAD_LETTER_REFRESH: Duration = Duration::from_secs(60);
 
 /// Runs keys from a queue against a reconciler.
 pub struct Dispatcher {
@@ -88,7 +85,6 @@ impl Dispatcher {
         let stop_runs = CancellationToken::new();
         let mut next_wake = Instant::now();
         let mut last_pass: Option<Instant> = None;
-        let mut dead_letters_counted: Option<Instant> = None;
         info!(
             concurrency = self.config.concurrency,
             batch = self.config.batch_size,
@@ -113,15 +109,10 @@ impl Dispatcher {
             let now = Instant::now();
             last_pass = Some(now);
             next_wake = now + self.config.poll_interval;
-            let count_dead =
-                dead_letters_counted.is_none_or(|at| at.elapsed() >= DEAD_LETTER_REFRESH);
-            if count_dead {
-                dead_letters_counted = Some(now);
-            }
             // A pass is never cut short: dropping it inside a claim would strand the claims it
             // started until their leases lapse. Every storage call it makes is bounded (the
             // GCS backend times calls out), and it stops claiming once shutdown begins.
-            match self.pass(&runs, &stop_runs, &shutdown, count_dead).await {
+            match self.pass(&runs, &stop_runs, &shutdown).await {
                 Ok(Some(due)) => {
                     let wait = due.duration_since(self.queue.now()).unwrap_or_default();
                     next_wake = next_wake.min(Instant::now() + wait);
@@ -144,54 +135,42 @@ impl Dispatcher {
                 "in-flight keys were not handed back in time; their leases will lapse and they will be recovered"
             );
         }
+        self.queue.release_capacity().await;
     }
 
-    /// One pass: list, recover orphans, claim what may launch, start the runs. Returns when
-    /// the next waiting key becomes due.
+    /// One pass: the next page of the scan, orphans recovered, capacity reserved for the due
+    /// keys, claims made and their runs started. Returns when the next waiting key becomes
+    /// due.
     async fn pass(
         &self,
         runs: &TaskTracker,
         stop_runs: &CancellationToken,
         shutdown: &CancellationToken,
-        count_dead: bool,
     ) -> Result<Option<SystemTime>, QueueError> {
         let started = Instant::now();
         let snapshot = self.queue.pass_snapshot().await?;
         let metrics = self.queue.metrics();
         metrics.observe_enumerate(started.elapsed());
-        let dead = match count_dead.then(|| self.queue.dead_letters()) {
-            Some(listing) => match listing.await {
-                Ok(dead) => Some(dead.len()),
-                Err(e) => {
-                    warn!(error = %chain(&e), "failed to count the dead letters");
-                    None
-                }
-            },
-            None => None,
-        };
-        metrics.observe_snapshot(&snapshot, dead);
-        let want = snapshot.launchable(self.config.concurrency, self.config.batch_size);
+        metrics.observe_snapshot(&snapshot);
         let due = snapshot.due();
         debug!(
             due = due.len(),
             in_progress = snapshot.in_progress.len(),
-            want,
             "dispatch pass"
         );
-        if want == 0 || due.is_empty() || shutdown.is_cancelled() {
+        if due.is_empty() || shutdown.is_cancelled() {
             return Ok(snapshot.next_due_at());
         }
-        let claims = self
+        let want = self.config.batch_size.min(due.len());
+        let permits = self
             .queue
-            .claim(&due, want, self.config.concurrency)
+            .capacity()
+            .reserve(want, self.config.concurrency)
             .await?;
-        // Due keys left behind with free slots (a full batch, or claims lost to other
-        // dispatchers): go again, rate-limited, instead of waiting for a run or the poll.
-        let free = self
-            .config
-            .concurrency
-            .saturating_sub(snapshot.live() + claims.len());
-        if due.len() > claims.len() && free > 0 {
+        let claims = self.queue.claim(due, permits).await?;
+        // Due keys left behind after claiming some (a full batch): go again, rate-limited,
+        // instead of waiting for a run to end or the poll.
+        if due.len() > claims.len() && !claims.is_empty() {
             self.trigger.nudge();
         }
         for claim in claims {

@@ -1,33 +1,75 @@
-//! Claiming due keys: one create per key that a single contender wins, the global limit held
-//! by counting the claims once they landed, then taking each key off the queue.
+//! Claiming due keys: one pinned replace per key turns its queued part into a run, under a
+//! capacity slot that holds the global limit.
 
 use tracing::warn;
 
-use super::{
-    IN_PROGRESS, Listed, MAX_WRITE_TRIES, Queue, QueueError, in_progress_name, queued_name,
-};
+use super::{Listed, MAX_WRITE_TRIES, Permit, Queue, QueueError, Read, key_name};
 use crate::claim::Claim;
-use crate::entry::{InProgressEntry, QueuedEntry};
-use crate::storage::{Generation, PutMode, list_all};
+use crate::entry::{InProgressEntry, KeyRecord, QueuedEntry};
+use crate::storage::{Generation, PutMode};
 
 impl Queue {
-    /// Claims up to `want` of `candidates` (in order, skipping any that another dispatcher
-    /// wins), never letting the number of claims in storage exceed `limit`.
-    pub async fn claim(
+    /// Claims the next due keys: a pass snapshot, then up to `batch` claims in dispatch order,
+    /// never more keys in progress than `concurrency` across every process.
+    pub async fn start(&self, concurrency: usize, batch: usize) -> Result<Vec<Claim>, QueueError> {
+        let snapshot = self.pass_snapshot().await?;
+        let due = snapshot.due();
+        let permits = self
+            .capacity()
+            .reserve(batch.min(due.len()), concurrency)
+            .await?;
+        self.claim(due, permits).await
+    }
+
+    /// Claims `candidates` in order, one per permit, skipping any that another process claimed
+    /// or changed so that it is no longer due.
+    pub(crate) async fn claim(
         &self,
-        candidates: &[&Listed<QueuedEntry>],
-        want: usize,
-        limit: usize,
+        candidates: &[Listed<KeyRecord>],
+        mut permits: Vec<Permit>,
     ) -> Result<Vec<Claim>, QueueError> {
-        let now = self.now();
-        let mut created = Vec::new();
+        let mut claims = Vec::new();
         for candidate in candidates {
-            if created.len() == want {
+            if permits.is_empty() {
                 break;
             }
-            let entry = &candidate.record;
+            match self.claim_one(candidate).await {
+                Ok(Some((record, generation, entry))) => {
+                    let Some(permit) = permits.pop() else { break };
+                    let claim = Claim::start(self.clone(), record, generation, permit);
+                    self.metrics().observe_wait(&entry, claim.claimed_at());
+                    claims.push(claim);
+                }
+                Ok(None) => {}
+                Err(e) if claims.is_empty() => return Err(e),
+                Err(e) => {
+                    warn!(error = %e, "failed to claim a key; it stays queued");
+                    break;
+                }
+            }
+        }
+        Ok(claims)
+    }
+
+    /// Turns one record's queued part into a run of this process, pinned to the generation
+    /// seen; when the record changed, reads it and tries again while it is still claimable.
+    /// Returns the record written, its generation and the entry that was claimed.
+    async fn claim_one(
+        &self,
+        candidate: &Listed<KeyRecord>,
+    ) -> Result<Option<(KeyRecord, Generation, QueuedEntry)>, QueueError> {
+        let key = &candidate.record.key;
+        let name = key_name(key);
+        let mut record = candidate.record.clone();
+        let mut generation = candidate.generation;
+        for _ in 0..MAX_WRITE_TRIES {
+            let now = self.now();
+            let Some(entry) = record.claimable(now).cloned() else {
+                return Ok(None);
+            };
             let run = InProgressEntry {
-                key: entry.key.clone(),
+                key: key.clone(),
+                id: format!("{:016x}", rand::random::<u64>()),
                 priority: entry.priority,
                 attempts: entry.attempts,
                 queued_at: entry.queued_at,
@@ -35,156 +77,41 @@ impl Queue {
                 owner: self.inner.owner.clone(),
                 lease_expires: now + self.config().lease,
             };
-            let name = in_progress_name(&entry.key);
-            match self
+            let claimed = KeyRecord {
+                queued: None,
+                run: Some(run.clone()),
+                ..record.clone()
+            };
+            let metadata = claimed.to_metadata();
+            let put = self
                 .storage()
-                .put(&name, &run.to_metadata(), PutMode::Create)
-                .await
-            {
-                Ok(generation) => created.push((*candidate, run, generation)),
-                Err(e) if e.is_conflict() => continue,
-                Err(e) => {
-                    self.withdraw_all(&created).await;
-                    return Err(QueueError::storage("claim", &entry.key, e));
+                .put(&name, &metadata, PutMode::Replace(generation));
+            match put.await {
+                Ok(next) => {
+                    self.observe(&name, Some((claimed.clone(), next)));
+                    return Ok(Some((claimed, next, entry)));
                 }
-            }
-        }
-        if created.is_empty() {
-            return Ok(Vec::new());
-        }
-        // Hold the global limit: whoever created a claim last sees every earlier one, so the
-        // claims beyond the limit are always withdrawn before they run.
-        let claims = match list_all(self.storage(), IN_PROGRESS).await {
-            Ok(all) => all.len(),
-            Err(e) => {
-                self.withdraw_all(&created).await;
-                return Err(QueueError::storage("count claims", IN_PROGRESS, e));
-            }
-        };
-        let surplus = claims.saturating_sub(limit).min(created.len());
-        let keep = created.len() - surplus;
-        self.withdraw_all(&created[keep..]).await;
-        created.truncate(keep);
-
-        let mut claims = Vec::new();
-        for (candidate, run, generation) in created {
-            match self.take_queued(candidate, run, generation).await {
-                Ok(Some(claim)) => claims.push(claim),
-                Ok(None) => {}
-                Err(e) => {
-                    warn!(error = %e, "failed to take a claimed key off the queue; it will be retried")
-                }
-            }
-        }
-        Ok(claims)
-    }
-
-    /// Deletes the claimed key's queued entry (pinned to what was listed); if a new enqueue
-    /// changed it meanwhile, absorbs it while it is still due.
-    async fn take_queued(
-        &self,
-        listed: &Listed<QueuedEntry>,
-        run: InProgressEntry,
-        generation: Generation,
-    ) -> Result<Option<Claim>, QueueError> {
-        let name = queued_name(&run.key);
-        let mut entry = listed.record.clone();
-        let mut queued_generation = listed.generation;
-        for _ in 0..MAX_WRITE_TRIES {
-            match self.storage().delete(&name, queued_generation).await {
-                Ok(()) => return Ok(Some(self.start_run(entry, run, generation).await)),
-                Err(e) if e.is_conflict() => {
-                    match self
-                        .get_record(&name, &run.key, "claim", QueuedEntry::from_object)
-                        .await
-                    {
-                        Ok(Some((newer, newer_generation))) if newer.is_due(self.now()) => {
-                            entry = newer;
-                            queued_generation = newer_generation;
-                        }
-                        // Run by someone else since the listing, or no longer due.
-                        Ok(_) => break,
-                        Err(e) => {
-                            self.withdraw(&run.key, generation).await;
-                            return Err(e);
-                        }
+                Err(e) if e.is_conflict() => match self.read(&name, key, "claim").await? {
+                    Read::Found(newer, newer_generation) => {
+                        record = newer;
+                        generation = newer_generation;
                     }
-                }
+                    Read::Missing | Read::Corrupt(_) => return Ok(None),
+                },
                 Err(e) => {
-                    // A delete can land and still report an error (a timeout on the way back):
-                    // look before deciding, and never withdraw a claim whose entry may be gone.
-                    return match self.storage().get(&name).await {
-                        Ok(None) => Ok(Some(self.start_run(entry, run, generation).await)),
-                        Ok(Some(object)) if object.generation == queued_generation => {
-                            self.withdraw(&run.key, generation).await;
-                            Err(QueueError::storage("claim", &run.key, e))
-                        }
-                        // Unknown: the claim stays and lapses, and orphan recovery requeues it.
-                        _ => Err(QueueError::storage("claim", &run.key, e)),
-                    };
+                    // A write can land and still report an error (a timeout on the way back):
+                    // look, and run the key if the run written is this one. Otherwise (or if
+                    // the look fails too) a run that did land lapses and is recovered.
+                    if let Ok(Read::Found(current, current_generation)) =
+                        self.read(&name, key, "claim").await
+                        && current.run.as_ref().is_some_and(|r| r.id == run.id)
+                    {
+                        return Ok(Some((current, current_generation, entry)));
+                    }
+                    return Err(QueueError::storage("claim", key, e));
                 }
             }
         }
-        self.withdraw(&run.key, generation).await;
         Ok(None)
-    }
-
-    /// Starts the run of a key taken off the queue. If an enqueue changed the entry after it
-    /// was listed, the claim's record takes the newer data.
-    async fn start_run(
-        &self,
-        entry: QueuedEntry,
-        mut run: InProgressEntry,
-        mut generation: Generation,
-    ) -> Claim {
-        let listed = (run.priority, run.attempts, run.queued_at);
-        if (entry.priority, entry.attempts, entry.queued_at) != listed {
-            run.priority = entry.priority;
-            run.attempts = entry.attempts;
-            run.queued_at = entry.queued_at;
-            let name = in_progress_name(&run.key);
-            match self
-                .storage()
-                .put(&name, &run.to_metadata(), PutMode::Replace(generation))
-                .await
-            {
-                Ok(next) => generation = next,
-                // Storage keeps the listed data until the first renewal writes the newer; should
-                // this write have landed after all, the heartbeat meets a conflict, stops the run,
-                // and the key is recovered.
-                Err(e) => warn!(key = %run.key, error = %e, "failed to update a claim's record"),
-            }
-        }
-        self.metrics().observe_wait(&entry, run.claimed_at);
-        Claim::start(self.clone(), run, generation)
-    }
-
-    /// Deletes a claim that will not run. Left in place (the delete failed), it lapses and is
-    /// recovered as an orphan: nothing is lost.
-    async fn withdraw(&self, key: &str, generation: Generation) {
-        if let Err(e) = self
-            .storage()
-            .delete(&in_progress_name(key), generation)
-            .await
-        {
-            warn!(%key, error = %e, "failed to withdraw a claim");
-        }
-    }
-
-    async fn withdraw_all(&self, created: &[(&Listed<QueuedEntry>, InProgressEntry, Generation)]) {
-        for (_, run, generation) in created {
-            self.withdraw(&run.key, *generation).await;
-        }
-    }
-
-    /// Claims the next due keys: a pass snapshot, then up to
-    /// `min(batch, concurrency - in progress)` claims in dispatch order.
-    pub async fn start(&self, concurrency: usize, batch: usize) -> Result<Vec<Claim>, QueueError> {
-        let snapshot = self.pass_snapshot().await?;
-        let want = snapshot.launchable(concurrency, batch);
-        if want == 0 {
-            return Ok(Vec::new());
-        }
-        self.claim(&snapshot.due(), want, concurrency).await
     }
 }

@@ -1,48 +1,68 @@
 //! The queue rules of DESIGN §3, written once on top of the storage seam.
 //!
 //! # Storage layout
-//! One empty object per key and state, its data in metadata (see [`crate::entry`]):
-//! `queued/<key>`, `in-progress/<key>` and `dead-letter/<key>`, where `<key>` is the
-//! key percent-encoded (or hashed when very long), so any key stays inside its prefix.
+//! One empty object per key, `k/<key>`, its data in metadata (see [`crate::entry`]): the
+//! queued entry, the run in progress and the dead letter are parts of that one record, so a
+//! key moves between states by rewriting one object in place, pinned to its generation.
+//! `<key>` is the key percent-encoded (or hashed when very long), so any key stays inside the
+//! prefix. Capacity slots `slot/<n>` (`n` below the concurrency) hold the global limit.
 //!
-//! * **Enqueue**: read `queued/<key>`; create it if absent, else merge into it with a
-//!   generation-pinned replace (or nothing, if the merge changes nothing). A key that is in
-//!   progress gets a `queued/<key>` too: that is its twin, which runs after the current run.
-//! * **Claim**: create `in-progress/<key>` if absent (only one contender wins), list
-//!   `in-progress/` once to hold the global concurrency (a claimer that sees more claims than
-//!   the limit withdraws its own), then delete `queued/<key>` pinned to the generation that
-//!   was listed (absorbing an enqueue that landed meanwhile).
-//! * **Run**: a heartbeat renews the lease with pinned replaces; a conflict means the claim was
-//!   lost, and the claim's cancellation token fires.
-//! * **Finish**: complete = delete `in-progress/<key>` pinned; requeue and retry write
-//!   `queued/<key>` (merging into a twin) first and then delete the claim, so a crash between
-//!   the two leaves an orphan to recover, never a lost key.
+//! * **Enqueue**: create `k/<key>` if absent. If it exists, read it and merge the entry in
+//!   with a pinned replace (nothing is written when the merge changes nothing). A key in
+//!   progress gets a queued part beside its run: that is its twin, which runs after the run.
+//! * **Claim**: a pinned replace that turns the queued part into a run (owner, run id,
+//!   lease), from the generation the dispatcher last saw: one contender wins, the others get a
+//!   precondition failure, re-read, and skip the key.
+//! * **Global limit**: a dispatcher holds a capacity slot for each key it runs. Slots are
+//!   leased objects, created or taken over once expired, renewed by one heartbeat per
+//!   process, and kept while they are used, so a steady stream of keys costs no slot writes.
+//! * **Run**: a heartbeat renews the run's lease with pinned replaces; if the record changed
+//!   (a twin arrived) it re-reads and goes on while the run id is still its own; if the run is
+//!   gone, the claim was lost and its cancellation token fires.
+//! * **Finish**: one pinned write: complete deletes the object (or drops the run and the dead
+//!   letter when a twin waits); requeue, retry and hand-back turn the run back into a queued
+//!   part (merged into a twin); a dead letter replaces the run by a dead-letter part.
+//! * **Passes** read one page of a rolling scan of `k/` per pass and keep a view of every
+//!   record from it, from their own writes and from storage notifications; the view gives
+//!   the dispatch order, the due keys and the orphans (runs whose lease lapsed), which a pass
+//!   re-reads and requeues with their attempts. A fresh process lists `k/` once whole.
 //!
-//! A processed key thus costs four mutations (create, create, delete, delete), two gets (the
-//! enqueue's read, and the completion's look for a dead letter to clear) and its share of list
-//! pages; the reference layout spends about five mutations.
+//! A processed key thus costs three mutations (create, replace, delete) and no gets in the
+//! common case, and a pass reads one list page whatever the queue's length. The reference
+//! layout spends about five mutations per key and lists the whole bucket on every pass.
+//!
+//! The view is as fresh as its last page: with more than one page of keys, a key enqueued by
+//! another process is seen once the scan reaches it, or at once through a notification;
+//! a record changed since it was seen costs a failed precondition and a read, never a wrong
+//! write.
 
+mod capacity;
 mod claiming;
 mod dead_letters;
 mod snapshot;
+mod view;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use tracing::warn;
 
 use crate::backoff::Backoff;
 use crate::clock::{Clock, SystemClock};
-use crate::entry::{CorruptRecord, DeadLetter, InProgressEntry, NotBefore, QueuedEntry};
+use crate::entry::{CorruptRecord, KeyRecord, NotBefore, QueuedEntry};
 use crate::key::{InvalidKey, encode_key, validate_key};
 use crate::metrics::Metrics;
 use crate::storage::{Generation, Object, PutMode, Storage, StorageError};
 
+pub(crate) use capacity::{Capacity, Permit};
 pub use snapshot::{Listed, Snapshot};
+pub use view::Change;
+pub(crate) use view::View;
 
-pub(crate) const QUEUED: &str = "queued/";
-pub(crate) const IN_PROGRESS: &str = "in-progress/";
-pub(crate) const DEAD_LETTER: &str = "dead-letter/";
+/// The prefix of the key records.
+pub(crate) const KEYS: &str = "k/";
+/// The prefix of the capacity slots.
+pub(crate) const SLOTS: &str = "slot/";
 
 /// The longest delay the queue keeps: ten years. Longer delays (a reconciler's answer, say)
 /// are shortened to it, and the receiver refuses them.
@@ -54,7 +74,7 @@ pub(crate) fn due_after(now: SystemTime, delay: Duration) -> SystemTime {
 }
 
 /// How often a read-modify-write is retried when other writers keep changing the object.
-const MAX_WRITE_TRIES: usize = 16;
+pub(crate) const MAX_WRITE_TRIES: usize = 16;
 
 /// The knobs of the queue rules.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -189,11 +209,10 @@ struct Inner {
     clock: Arc<dyn Clock>,
     metrics: Metrics,
     owner: String,
-    /// Unreadable claim records seen by passes: name -> (generation, first seen). One is
-    /// removed only after a whole lease unchanged, so a live claim written by a newer
-    /// version (whose renewals change its generation) is never taken for debris.
-    unreadable_claims:
-        std::sync::Mutex<std::collections::HashMap<String, (Generation, SystemTime)>>,
+    /// What this process knows of every key record (filled by dispatch passes).
+    view: Mutex<View>,
+    /// The capacity slots this process holds.
+    capacity: Arc<Capacity>,
 }
 
 impl Queue {
@@ -216,6 +235,12 @@ impl Queue {
             std::process::id(),
             rand::random::<u32>() >> 8
         );
+        let capacity = Arc::new(Capacity::new(
+            storage.clone(),
+            clock.clone(),
+            owner.clone(),
+            config.lease,
+        ));
         Self {
             inner: Arc::new(Inner {
                 storage,
@@ -223,7 +248,8 @@ impl Queue {
                 clock,
                 metrics,
                 owner,
-                unreadable_claims: Default::default(),
+                view: Mutex::new(View::default()),
+                capacity,
             }),
         }
     }
@@ -243,8 +269,22 @@ impl Queue {
         self.inner.clock.now()
     }
 
+    /// The name this process writes into its claims and slots.
+    pub fn owner(&self) -> &str {
+        &self.inner.owner
+    }
+
     pub(crate) fn storage(&self) -> &dyn Storage {
         self.inner.storage.as_ref()
+    }
+
+    pub(crate) fn capacity(&self) -> &Arc<Capacity> {
+        &self.inner.capacity
+    }
+
+    /// Gives back every capacity slot this process holds (at shutdown, once its runs ended).
+    pub async fn release_capacity(&self) {
+        self.inner.capacity.release_all().await;
     }
 
     /// Enqueues `key` at `priority`, due after `delay` (zero: due now), merging into an entry
@@ -267,13 +307,9 @@ impl Queue {
         not_before: Option<NotBefore>,
     ) -> Result<Enqueued, QueueError> {
         validate_key(key)?;
+        let fresh = || QueuedEntry::new(key, priority, not_before, self.now());
         let enqueued = self
-            .upsert_queued(
-                key,
-                "enqueue",
-                || QueuedEntry::new(key, priority, not_before, self.now()),
-                |entry| entry.merged(priority, not_before),
-            )
+            .upsert(key, fresh, |entry| entry.merged(priority, not_before))
             .await?;
         match enqueued {
             Enqueued::Added => self.metrics().added_keys.inc(),
@@ -282,194 +318,154 @@ impl Queue {
         Ok(enqueued)
     }
 
-    /// Puts a run's entry back in the queue, merging into a twin if one arrived meanwhile (the
-    /// twin keeps its own attempt count and age).
-    pub(crate) async fn put_back(&self, entry: QueuedEntry) -> Result<(), QueueError> {
-        self.upsert_queued(
-            &entry.key,
-            "requeue",
-            || entry.clone(),
-            |twin| QueuedEntry {
-                last_attempted: entry.last_attempted.or(twin.last_attempted),
-                ..twin.merged(entry.priority, entry.not_before)
-            },
-        )
-        .await
-        .map(|_| ())
-    }
-
-    /// Writes `key`'s queued entry: `fresh()` when there is none (or it is unreadable), else
-    /// `merge` of the one there, pinned to its generation and retried while other writers
-    /// change it. Nothing is written when the merge changes nothing.
-    async fn upsert_queued(
+    /// Writes `key`'s queued part: `fresh()` when it has none (a new key, a twin, a dead letter
+    /// enqueued again, an unreadable record), else `merge` of the one there. The first try is
+    /// a create, which is all a new key costs; an existing record is read and replaced pinned
+    /// to its generation, retried while other writers change it.
+    async fn upsert(
         &self,
         key: &str,
-        action: &'static str,
         fresh: impl Fn() -> QueuedEntry,
         merge: impl Fn(&QueuedEntry) -> QueuedEntry,
     ) -> Result<Enqueued, QueueError> {
-        let name = queued_name(key);
+        let name = key_name(key);
+        let mut mode = PutMode::Create;
+        let mut write = (KeyRecord::queued(fresh()), Enqueued::Added);
         for _ in 0..MAX_WRITE_TRIES {
-            let (metadata, mode, outcome) = match self
-                .read(&name, key, "read", QueuedEntry::from_object)
-                .await?
-            {
-                Read::Missing => (fresh().to_metadata(), PutMode::Create, Enqueued::Added),
-                Read::Corrupt(generation) => (
-                    fresh().to_metadata(),
-                    PutMode::Replace(generation),
-                    Enqueued::Added,
+            let (record, outcome) = &write;
+            match self.storage().put(&name, &record.to_metadata(), mode).await {
+                Ok(generation) => {
+                    self.observe(&name, Some((record.clone(), generation)));
+                    return Ok(*outcome);
+                }
+                Err(e) if e.is_conflict() => {}
+                Err(e) => return Err(QueueError::storage("enqueue", key, e)),
+            }
+            (mode, write) = match self.read(&name, key, "enqueue").await? {
+                Read::Missing => (
+                    PutMode::Create,
+                    (KeyRecord::queued(fresh()), Enqueued::Added),
                 ),
-                Read::Found(entry, generation) => {
-                    let merged = merge(&entry);
-                    if merged == entry {
-                        return Ok(Enqueued::Unchanged);
-                    }
-                    (
-                        merged.to_metadata(),
-                        PutMode::Replace(generation),
-                        Enqueued::Merged,
-                    )
+                Read::Corrupt(generation) => (
+                    PutMode::Replace(generation),
+                    (KeyRecord::queued(fresh()), Enqueued::Added),
+                ),
+                Read::Found(mut record, generation) => {
+                    let outcome = match &record.queued {
+                        Some(queued) => {
+                            let merged = merge(queued);
+                            if merged == *queued {
+                                return Ok(Enqueued::Unchanged);
+                            }
+                            record.queued = Some(merged);
+                            Enqueued::Merged
+                        }
+                        None => {
+                            record.queued = Some(fresh());
+                            Enqueued::Added
+                        }
+                    };
+                    (PutMode::Replace(generation), (record, outcome))
                 }
             };
-            match self.storage().put(&name, &metadata, mode).await {
-                Ok(_) => return Ok(outcome),
-                Err(e) if e.is_conflict() => continue,
-                Err(e) => return Err(QueueError::storage(action, key, e)),
-            }
         }
         Err(QueueError::Contention {
-            action,
+            action: "enqueue",
             key: key.to_owned(),
         })
     }
 
-    /// Where `key` is, or `None` when the queue does not know it.
+    /// Where `key` is, or `None` when the queue does not know it: one read of its record.
     pub async fn state(&self, key: &str) -> Result<Option<KeyState>, QueueError> {
         validate_key(key)?;
-        let (ip, queued, dead_name) = (
-            in_progress_name(key),
-            queued_name(key),
-            dead_letter_name(key),
-        );
-        let (mut running, mut waiting, mut dead) = tokio::join!(
-            self.get_record(&ip, key, "read", InProgressEntry::from_object),
-            self.get_record(&queued, key, "read", QueuedEntry::from_object),
-            self.get_record(&dead_name, key, "read", DeadLetter::from_object),
-        );
-        if matches!((&running, &waiting), (Ok(None), Ok(None))) {
-            // The reads ran side by side, so they can fall on either side of a move between
-            // the states: a claim creates its record and then deletes the queued one; a
-            // requeue or a dead letter is written and then the claim deleted. Reading the
-            // claim, the queue, the claim again and the dead letters, one after the other,
-            // cannot miss a key that is there through any one of those moves.
-            running = self
-                .get_record(&ip, key, "read", InProgressEntry::from_object)
-                .await;
-            if matches!(running, Ok(None)) {
-                waiting = self
-                    .get_record(&queued, key, "read", QueuedEntry::from_object)
-                    .await;
-            }
-            if matches!((&running, &waiting), (Ok(None), Ok(None))) {
-                running = self
-                    .get_record(&ip, key, "read", InProgressEntry::from_object)
-                    .await;
-            }
-            if matches!((&running, &waiting), (Ok(None), Ok(None))) {
-                dead = self
-                    .get_record(&dead_name, key, "read", DeadLetter::from_object)
-                    .await;
-            }
-        }
-        if let Some((run, _)) = running? {
-            return Ok(Some(KeyState {
-                key: run.key,
-                status: KeyStatus::InProgress,
-                priority: run.priority,
-                attempts: run.attempts,
-                queued_at: run.queued_at,
-                not_before: None,
-            }));
-        }
-        if let Some((entry, _)) = waiting? {
-            let now = self.now();
-            return Ok(Some(KeyState {
-                key: entry.key,
-                status: KeyStatus::Queued,
-                priority: entry.priority,
-                attempts: entry.attempts,
-                queued_at: entry.queued_at,
-                not_before: entry.not_before.map(|nb| nb.at).filter(|at| *at > now),
-            }));
-        }
-        Ok(dead?.map(|(dead, _)| KeyState {
-            key: dead.key,
-            status: KeyStatus::DeadLetter,
-            priority: dead.priority,
-            attempts: dead.attempts,
-            queued_at: dead.queued_at,
-            not_before: None,
+        let Read::Found(record, _) = self.read(&key_name(key), key, "read").await? else {
+            return Ok(None);
+        };
+        let now = self.now();
+        let state = |status, priority, attempts, queued_at, not_before| KeyState {
+            key: record.key.clone(),
+            status,
+            priority,
+            attempts,
+            queued_at,
+            not_before,
+        };
+        Ok(Some(match (&record.run, &record.queued, &record.dead) {
+            (Some(run), _, _) => state(
+                KeyStatus::InProgress,
+                run.priority,
+                run.attempts,
+                run.queued_at,
+                None,
+            ),
+            (None, Some(q), _) => state(
+                KeyStatus::Queued,
+                q.priority,
+                q.attempts,
+                q.queued_at,
+                q.not_before.map(|nb| nb.at).filter(|at| *at > now),
+            ),
+            (None, None, Some(dead)) => state(
+                KeyStatus::DeadLetter,
+                dead.priority,
+                dead.attempts,
+                dead.queued_at,
+                None,
+            ),
+            (None, None, None) => return Ok(None),
         }))
     }
 
-    /// Reads one record: missing, readable, or unreadable (replaced by writers, so it never
-    /// blocks the key).
-    pub(crate) async fn read<T>(
+    /// Reads one key's record: missing, readable, or unreadable (replaced by an enqueue, so it
+    /// never blocks the key). What it finds goes into the view.
+    pub(crate) async fn read(
         &self,
         name: &str,
         key: &str,
         action: &'static str,
-        parse: fn(&Object) -> Result<T, CorruptRecord>,
-    ) -> Result<Read<T>, QueueError> {
+    ) -> Result<Read, QueueError> {
         match self.storage().get(name).await {
-            Ok(None) => Ok(Read::Missing),
-            Ok(Some(object)) => match parse(&object) {
-                Ok(record) => Ok(Read::Found(record, object.generation)),
+            Ok(None) => {
+                self.observe(name, None);
+                Ok(Read::Missing)
+            }
+            Ok(Some(object)) => match KeyRecord::from_object(&object) {
+                Ok(record) => {
+                    self.observe(name, Some((record.clone(), object.generation)));
+                    Ok(Read::Found(record, object.generation))
+                }
                 Err(corrupt) => {
                     warn!(error = %corrupt, "found an unreadable queue record");
+                    self.observe(name, None);
                     Ok(Read::Corrupt(object.generation))
                 }
             },
             Err(e) => Err(QueueError::storage(action, key, e)),
         }
     }
-
-    /// [`Queue::read`] where an unreadable record counts as missing.
-    pub(crate) async fn get_record<T>(
-        &self,
-        name: &str,
-        key: &str,
-        action: &'static str,
-        parse: fn(&Object) -> Result<T, CorruptRecord>,
-    ) -> Result<Option<(T, Generation)>, QueueError> {
-        Ok(match self.read(name, key, action, parse).await? {
-            Read::Found(record, generation) => Some((record, generation)),
-            Read::Missing | Read::Corrupt(_) => None,
-        })
-    }
 }
 
-/// What a read of one record found.
-pub(crate) enum Read<T> {
+/// What a read of one key's record found.
+#[allow(clippy::large_enum_variant)] // short-lived, and almost always `Found`
+pub(crate) enum Read {
     /// No object.
     Missing,
     /// A record and its generation.
-    Found(T, Generation),
+    Found(KeyRecord, Generation),
     /// An object that is not a record of this queue, at this generation.
     Corrupt(Generation),
 }
 
-pub(crate) fn queued_name(key: &str) -> String {
-    format!("{QUEUED}{}", encode_key(key))
+/// The object that holds `key`'s record.
+pub(crate) fn key_name(key: &str) -> String {
+    format!("{KEYS}{}", encode_key(key))
 }
 
-pub(crate) fn in_progress_name(key: &str) -> String {
-    format!("{IN_PROGRESS}{}", encode_key(key))
-}
-
-pub(crate) fn dead_letter_name(key: &str) -> String {
-    format!("{DEAD_LETTER}{}", encode_key(key))
+/// Parses a listed or notified object into a record; unreadable ones are logged.
+pub(crate) fn parse(object: &Object) -> Result<KeyRecord, CorruptRecord> {
+    KeyRecord::from_object(object).inspect_err(|corrupt| {
+        warn!(error = %corrupt, "skipping an unreadable queue record");
+    })
 }
 
 fn hostname() -> String {

@@ -60,6 +60,11 @@ pub struct GcsStorage {
     /// Prepended to every object name: empty, or ends in `/`.
     prefix: String,
     retry: RetryPolicy,
+    /// Whether deletes read the generation first: the emulator ignores a delete's
+    /// precondition (real GCS enforces it), so against it a pinned delete checks the
+    /// generation itself. That check is not atomic, but it makes the emulator refuse every
+    /// stale delete that is not racing a write.
+    check_delete_generation: bool,
 }
 
 impl std::fmt::Debug for GcsStorage {
@@ -111,7 +116,7 @@ impl GcsStorage {
         } else {
             format!("http://{host}")
         };
-        Self::open(
+        let mut storage = Self::open(
             ClientConfig {
                 storage_endpoint: endpoint,
                 ..ClientConfig::default()
@@ -120,7 +125,9 @@ impl GcsStorage {
             bucket,
             prefix,
         )
-        .await
+        .await?;
+        storage.check_delete_generation = true;
+        Ok(storage)
     }
 
     async fn open(config: ClientConfig, bucket: &str, prefix: &str) -> Result<Self, StorageError> {
@@ -133,6 +140,7 @@ impl GcsStorage {
             bucket: bucket.to_owned(),
             prefix,
             retry: RetryPolicy::default(),
+            check_delete_generation: false,
         };
         storage
             .check()
@@ -373,6 +381,21 @@ impl Storage for GcsStorage {
 
     async fn delete(&self, name: &str, generation: Generation) -> Result<(), StorageError> {
         self.validate(name)?;
+        if self.check_delete_generation {
+            match self.get(name).await? {
+                None => {
+                    return Err(StorageError::NotFound {
+                        name: name.to_owned(),
+                    });
+                }
+                Some(object) if object.generation != generation => {
+                    return Err(StorageError::Precondition {
+                        name: name.to_owned(),
+                    });
+                }
+                Some(_) => {}
+            }
+        }
         let request = DeleteObjectRequest {
             bucket: self.bucket.clone(),
             object: self.full(name),

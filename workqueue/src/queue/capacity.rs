@@ -1,0 +1,439 @@
+//! Capacity slots: the global concurrency limit as leased objects `slot/<n>`, `n` below the
+//! limit. A process runs a key only while it holds a slot for it, and no two processes hold
+//! one slot, so no more keys run at once than there are slots.
+//!
+//! Slots are kept while they are used: one heartbeat per process renews them every third of
+//! the lease and gives back those that stayed idle since the last beat. A steady stream of
+//! keys thus costs no slot writes at all; a process that dies leaves its slots to lapse, and
+//! any other takes them over once their lease has passed.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, SystemTime};
+
+use tokio_util::sync::CancellationToken;
+use tracing::{error, warn};
+
+use super::{QueueError, SLOTS};
+use crate::clock::{Clock, from_millis, to_millis};
+use crate::storage::{Generation, Metadata, PutMode, Storage, list_all};
+
+/// After finding every slot taken, a process looks again no sooner than this.
+const STARVED_RETRY: Duration = Duration::from_secs(2);
+
+const OWNER: &str = "owner";
+const LEASE_EXPIRATION: &str = "lease-expiration";
+
+/// The slots one process holds, and how many of them its runs use.
+pub(crate) struct Capacity {
+    storage: Arc<dyn Storage>,
+    clock: Arc<dyn Clock>,
+    owner: String,
+    lease: Duration,
+    state: Mutex<Slots>,
+    /// One acquisition, renewal or release at a time.
+    io: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for Capacity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Capacity")
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug)]
+struct Slots {
+    held: BTreeMap<u32, Held>,
+    /// Slots in use by runs.
+    busy: usize,
+    /// The most slots in use at once since the last heartbeat.
+    peak: usize,
+    /// Fires when the slots were lost: every run under them must stop.
+    revoked: CancellationToken,
+    heartbeat: bool,
+    starved_until: Option<SystemTime>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Held {
+    generation: Generation,
+    lease_expires: SystemTime,
+}
+
+/// One slot's worth of capacity, held by a run; dropping it frees the slot for the next run.
+#[derive(Debug)]
+pub(crate) struct Permit {
+    capacity: Arc<Capacity>,
+    revoked: CancellationToken,
+}
+
+impl Permit {
+    /// Fires when this process lost its slots: the run must stop.
+    pub(crate) fn revoked(&self) -> &CancellationToken {
+        &self.revoked
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let mut slots = self.capacity.slots();
+        slots.busy = slots.busy.saturating_sub(1);
+    }
+}
+
+impl Capacity {
+    pub(crate) fn new(
+        storage: Arc<dyn Storage>,
+        clock: Arc<dyn Clock>,
+        owner: String,
+        lease: Duration,
+    ) -> Self {
+        Self {
+            storage,
+            clock,
+            owner,
+            lease,
+            state: Mutex::new(Slots {
+                held: BTreeMap::new(),
+                busy: 0,
+                peak: 0,
+                revoked: CancellationToken::new(),
+                heartbeat: false,
+                starved_until: None,
+            }),
+            io: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn slots(&self) -> std::sync::MutexGuard<'_, Slots> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How many slots this process holds.
+    #[cfg(test)]
+    pub(crate) fn held(&self) -> usize {
+        self.slots().held.len()
+    }
+
+    /// How many more runs this process could start now without acquiring a slot.
+    #[cfg(test)]
+    pub(crate) fn free(&self, limit: usize) -> usize {
+        let slots = self.slots();
+        slots.held.len().min(limit).saturating_sub(slots.busy)
+    }
+
+    /// Up to `want` permits under a global limit of `limit` slots: free slots this process
+    /// holds first, then slots acquired from storage.
+    pub(crate) async fn reserve(
+        self: &Arc<Self>,
+        want: usize,
+        limit: usize,
+    ) -> Result<Vec<Permit>, QueueError> {
+        if want == 0 {
+            return Ok(Vec::new());
+        }
+        let _io = self.io.lock().await;
+        let now = self.clock.now();
+        self.renew(now, false).await;
+        let (free, held, starved) = {
+            let slots = self.slots();
+            let free = slots.held.len().min(limit).saturating_sub(slots.busy);
+            let starved = slots.starved_until.is_some_and(|until| now < until);
+            (free, slots.held.len(), starved)
+        };
+        if free < want && held < limit && !starved {
+            let got = self.acquire(want - free, limit, now).await?;
+            self.slots().starved_until = (got < want - free).then(|| now + STARVED_RETRY);
+        }
+        let mut slots = self.slots();
+        if !slots.held.is_empty() && !slots.heartbeat {
+            slots.heartbeat = true;
+            tokio::spawn(heartbeat(Arc::downgrade(self), self.lease));
+        }
+        let n = want.min(slots.held.len().min(limit).saturating_sub(slots.busy));
+        slots.busy += n;
+        slots.peak = slots.peak.max(slots.busy);
+        let revoked = slots.revoked.clone();
+        drop(slots);
+        Ok((0..n)
+            .map(|_| Permit {
+                capacity: self.clone(),
+                revoked: revoked.clone(),
+            })
+            .collect())
+    }
+
+    /// Takes up to `n` slots below `limit` that no live process holds: absent ones are
+    /// created, lapsed ones taken over with a pinned replace. Returns how many it took.
+    async fn acquire(&self, n: usize, limit: usize, now: SystemTime) -> Result<usize, QueueError> {
+        let listed = list_all(self.storage.as_ref(), SLOTS)
+            .await
+            .map_err(|e| QueueError::storage("list", SLOTS, e))?;
+        let mut existing = HashMap::new();
+        for object in listed {
+            let Some(index) = slot_index(&object.name) else {
+                continue;
+            };
+            let lease = object
+                .metadata
+                .get(LEASE_EXPIRATION)
+                .and_then(|v| v.parse().ok())
+                .map(from_millis);
+            if lease.is_none() {
+                warn!(object = %object.name, "a capacity slot is unreadable; counting it as held");
+            }
+            existing.insert(index, (object.generation, lease));
+        }
+        let mine: Vec<u32> = self.slots().held.keys().copied().collect();
+        let limit = u32::try_from(limit).unwrap_or(u32::MAX);
+        // Start at a random slot, so processes looking at once rarely race for the same one.
+        let start = rand::random_range(0..limit.max(1));
+        let mut got = 0;
+        for offset in 0..limit {
+            if got == n {
+                break;
+            }
+            let index = (start + offset) % limit;
+            if mine.contains(&index) {
+                continue;
+            }
+            let mode = match existing.get(&index) {
+                None => PutMode::Create,
+                Some((generation, Some(lease))) if *lease <= now => PutMode::Replace(*generation),
+                Some(_) => continue,
+            };
+            let lease_expires = now + self.lease;
+            match self
+                .storage
+                .put(&slot_name(index), &self.slot_metadata(lease_expires), mode)
+                .await
+            {
+                Ok(generation) => {
+                    self.slots().held.insert(
+                        index,
+                        Held {
+                            generation,
+                            lease_expires,
+                        },
+                    );
+                    got += 1;
+                }
+                Err(e) if e.is_conflict() => {}
+                Err(e) if got == 0 => {
+                    return Err(QueueError::storage("acquire a slot", &slot_name(index), e));
+                }
+                Err(e) => {
+                    warn!(error = %e, "failed to acquire a capacity slot");
+                    break;
+                }
+            }
+        }
+        Ok(got)
+    }
+
+    /// Renews the held slots (all of them, or those renewed more than a third of a lease ago).
+    /// A slot taken over means this process lost its slots: they are revoked. Returns whether
+    /// every renewal landed.
+    async fn renew(&self, now: SystemTime, all: bool) -> bool {
+        let due: Vec<(u32, Held)> = self
+            .slots()
+            .held
+            .iter()
+            .filter(|(_, h)| all || h.lease_expires < now + self.lease * 2 / 3)
+            .map(|(i, h)| (*i, *h))
+            .collect();
+        let mut landed = true;
+        for (index, held) in due {
+            let lease_expires = now + self.lease;
+            let (name, metadata) = (slot_name(index), self.slot_metadata(lease_expires));
+            let put = self
+                .storage
+                .put(&name, &metadata, PutMode::Replace(held.generation));
+            match put.await {
+                Ok(generation) => {
+                    if let Some(h) = self.slots().held.get_mut(&index) {
+                        *h = Held {
+                            generation,
+                            lease_expires,
+                        };
+                    }
+                }
+                Err(e) if e.is_conflict() => {
+                    error!(
+                        slot = index,
+                        "a capacity slot was taken over; stopping every run"
+                    );
+                    self.revoke();
+                    return false;
+                }
+                Err(e) => {
+                    warn!(slot = index, error = %e, "failed to renew a capacity slot");
+                    landed = false;
+                    if now + self.lease / 10 >= held.lease_expires {
+                        error!(
+                            slot = index,
+                            "could not renew a capacity slot in time; stopping every run"
+                        );
+                        self.revoke();
+                        return false;
+                    }
+                }
+            }
+        }
+        landed
+    }
+
+    /// Gives back the slots no run used since the last beat, renews the rest, and says
+    /// whether the heartbeat should go on, and how soon.
+    async fn beat(&self) -> Option<Duration> {
+        let _io = self.io.lock().await;
+        let idle: Vec<(u32, Held)> = {
+            let mut slots = self.slots();
+            let keep = slots.busy.max(slots.peak);
+            slots.peak = slots.busy;
+            let surplus = slots.held.len().saturating_sub(keep);
+            let idle: Vec<u32> = slots.held.keys().rev().take(surplus).copied().collect();
+            idle.into_iter()
+                .filter_map(|i| slots.held.remove(&i).map(|h| (i, h)))
+                .collect()
+        };
+        self.delete(idle).await;
+        let landed = self.renew(self.clock.now(), true).await;
+        let mut slots = self.slots();
+        if slots.held.is_empty() {
+            slots.heartbeat = false;
+            return None;
+        }
+        Some(if landed {
+            self.lease / 3
+        } else {
+            self.lease / 20
+        })
+    }
+
+    /// Gives back every slot (at shutdown).
+    pub(crate) async fn release_all(&self) {
+        let _io = self.io.lock().await;
+        let held: Vec<(u32, Held)> = std::mem::take(&mut self.slots().held).into_iter().collect();
+        self.delete(held).await;
+    }
+
+    async fn delete(&self, slots: Vec<(u32, Held)>) {
+        for (index, held) in slots {
+            if let Err(e) = self
+                .storage
+                .delete(&slot_name(index), held.generation)
+                .await
+                && !e.is_conflict()
+            {
+                warn!(slot = index, error = %e, "failed to give a capacity slot back; it will lapse");
+            }
+        }
+    }
+
+    /// Forgets every slot and stops the runs under them.
+    fn revoke(&self) {
+        let mut slots = self.slots();
+        slots.revoked.cancel();
+        slots.revoked = CancellationToken::new();
+        slots.held.clear();
+    }
+
+    fn slot_metadata(&self, lease_expires: SystemTime) -> Metadata {
+        Metadata::from([
+            (OWNER.to_owned(), self.owner.clone()),
+            (
+                LEASE_EXPIRATION.to_owned(),
+                to_millis(lease_expires).to_string(),
+            ),
+        ])
+    }
+}
+
+async fn heartbeat(capacity: Weak<Capacity>, lease: Duration) {
+    let mut wait = lease / 3;
+    loop {
+        tokio::time::sleep(wait).await;
+        let Some(capacity) = capacity.upgrade() else {
+            return;
+        };
+        match capacity.beat().await {
+            Some(next) => wait = next,
+            None => return,
+        }
+    }
+}
+
+fn slot_name(index: u32) -> String {
+    format!("{SLOTS}{index:05}")
+}
+
+fn slot_index(name: &str) -> Option<u32> {
+    name.strip_prefix(SLOTS)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::storage::MemoryStorage;
+
+    const LEASE: Duration = Duration::from_secs(60);
+
+    fn capacity(
+        storage: &Arc<MemoryStorage>,
+        clock: &Arc<ManualClock>,
+        owner: &str,
+    ) -> Arc<Capacity> {
+        Arc::new(Capacity::new(
+            storage.clone(),
+            clock.clone(),
+            owner.into(),
+            LEASE,
+        ))
+    }
+
+    #[tokio::test]
+    async fn reserve_should_share_the_limit_between_processes() {
+        let storage = Arc::new(MemoryStorage::new());
+        let clock = Arc::new(ManualClock::new(SystemTime::UNIX_EPOCH + LEASE * 100));
+        let (a, b) = (
+            capacity(&storage, &clock, "a"),
+            capacity(&storage, &clock, "b"),
+        );
+        let held_by_a = a.reserve(2, 3).await.unwrap();
+        assert_eq!(held_by_a.len(), 2);
+        let held_by_b = b.reserve(5, 3).await.unwrap();
+        assert_eq!(held_by_b.len(), 1);
+        clock.advance(STARVED_RETRY);
+        assert!(
+            b.reserve(1, 3).await.unwrap().is_empty(),
+            "all three are held"
+        );
+        drop(held_by_a);
+        assert_eq!(a.free(3), 2, "a keeps its slots for its next runs");
+        a.release_all().await;
+        clock.advance(STARVED_RETRY);
+        assert_eq!(b.reserve(5, 3).await.unwrap().len(), 2);
+        assert_eq!(b.held(), 3);
+    }
+
+    #[tokio::test]
+    async fn reserve_should_take_over_lapsed_slots_and_the_loser_revokes() {
+        let storage = Arc::new(MemoryStorage::new());
+        let clock = Arc::new(ManualClock::new(SystemTime::UNIX_EPOCH + LEASE * 100));
+        let (a, b) = (
+            capacity(&storage, &clock, "a"),
+            capacity(&storage, &clock, "b"),
+        );
+        let permit = a.reserve(1, 1).await.unwrap().pop().unwrap();
+        clock.advance(LEASE);
+        assert_eq!(b.reserve(1, 1).await.unwrap().len(), 1);
+        assert!(!permit.revoked().is_cancelled());
+        assert!(a.reserve(1, 1).await.unwrap().is_empty());
+        assert!(permit.revoked().is_cancelled(), "a's runs must stop");
+        assert_eq!(a.held(), 0);
+    }
+}
