@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
@@ -22,7 +23,8 @@ struct AppState {
 }
 
 /// The router: `GET /healthz`, `GET /metrics`, and `GET|POST /` to trigger a dispatch pass
-/// when `trigger` is given (the answer is always an empty 200, so Pub/Sub acks it).
+/// when `trigger` is given; a POSTed bucket notification also updates the dispatcher's view
+/// (the answer is always an empty 200, so Pub/Sub acks it).
 pub fn router(registry: Arc<Registry>, trigger: Option<Trigger>) -> Router {
     let mut router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
@@ -40,9 +42,9 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
-async fn fire(State(state): State<AppState>) -> StatusCode {
+async fn fire(State(state): State<AppState>, body: Bytes) -> StatusCode {
     if let Some(trigger) = &state.trigger {
-        trigger.fire();
+        trigger.push(&body);
     }
     StatusCode::OK
 }

@@ -10,7 +10,8 @@
 //! * [`queue`]: the queue rules of DESIGN §3 on top of the seam (its docs give the storage
 //!   layout and the operations each step costs); [`claim`]: an owned in-progress key.
 //! * [`receiver`]: the gRPC service clients enqueue through.
-//! * [`dispatcher`]: passes, triggers and runs against a reconciler.
+//! * [`dispatcher`]: passes, triggers and runs against a reconciler; [`notification`]: the
+//!   bucket notifications that keep a dispatcher's view of the queue fresh.
 //! * [`reconciler`]: the SDK: the [`reconciler::Reconciler`] trait, [`reconciler::serve`] and
 //!   the gRPC client the dispatcher uses.
 //! * [`metrics`], [`http`], [`server`]: what every process exposes and how it listens;
@@ -30,6 +31,7 @@ pub mod github;
 pub mod http;
 pub mod key;
 pub mod metrics;
+pub mod notification;
 pub mod queue;
 pub mod receiver;
 pub mod reconciler;

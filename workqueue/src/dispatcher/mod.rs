@@ -64,7 +64,7 @@ impl std::fmt::Debug for Dispatcher {
 impl Dispatcher {
     /// A dispatcher for `queue` that calls `reconciler`.
     pub fn new(queue: Queue, reconciler: Arc<dyn Reconciler>, config: DispatcherConfig) -> Self {
-        let trigger = Trigger::new(queue.metrics().clone());
+        let trigger = Trigger::new(queue.metrics().clone(), Some(queue.clone()));
         Self {
             queue,
             reconciler,

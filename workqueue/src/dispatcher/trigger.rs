@@ -7,6 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::Notify;
 
 use crate::metrics::{Metrics, TriggerResult};
+use crate::notification::{Event, parse_push};
+use crate::queue::{Change, Queue};
+use crate::storage::Object;
 
 /// A handle that asks the dispatcher for a pass; cheap to clone.
 #[derive(Clone, Debug)]
@@ -20,17 +23,41 @@ struct Inner {
     pending: AtomicBool,
     notify: Notify,
     metrics: Metrics,
+    /// The dispatcher's queue, whose view bucket notifications update.
+    queue: Option<Queue>,
 }
 
 impl Trigger {
-    pub(crate) fn new(metrics: Metrics) -> Self {
+    pub(crate) fn new(metrics: Metrics, queue: Option<Queue>) -> Self {
         Self {
             inner: Arc::new(Inner {
                 pending: AtomicBool::new(false),
                 notify: Notify::new(),
                 metrics,
+                queue,
             }),
         }
+    }
+
+    /// Takes a push (Pub/Sub, Cloud Scheduler): a bucket notification in `body` updates the
+    /// dispatcher's view of that key at once, and any push asks for a pass.
+    pub fn push(&self, body: &[u8]) -> TriggerResult {
+        if let (Some(queue), Some(notification)) = (&self.inner.queue, parse_push(body))
+            && let Some(name) = queue
+                .storage()
+                .notified_name(&notification.bucket, &notification.object)
+        {
+            let generation = notification.generation;
+            queue.notify(match notification.event {
+                Event::Written(metadata) => Change::Written(Object {
+                    name,
+                    generation,
+                    metadata,
+                }),
+                Event::Removed => Change::Deleted { name, generation },
+            });
+        }
+        self.fire()
     }
 
     /// Asks for a pass (a receiver's nudge, a push notification, a scheduler tick).
@@ -71,7 +98,7 @@ mod tests {
 
     #[tokio::test]
     async fn fire_should_shed_triggers_while_one_is_pending() {
-        let trigger = Trigger::new(Metrics::new());
+        let trigger = Trigger::new(Metrics::new(), None);
         assert_eq!(trigger.fire(), TriggerResult::Dispatched);
         assert_eq!(trigger.fire(), TriggerResult::Shed);
         trigger.requested().await;

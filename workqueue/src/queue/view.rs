@@ -37,7 +37,7 @@ struct Seen {
 pub enum Change {
     /// The object was written: this is its new content.
     Written(Object),
-    /// The object was deleted (or overwritten) at this generation.
+    /// This generation of the object was deleted, or overwritten by a newer one.
     Deleted {
         /// The object name, as the storage seam names it.
         name: String,
@@ -116,25 +116,27 @@ impl Queue {
         self.view().learn(name, state);
     }
 
-    /// Applies a change that storage reported. Notifications may arrive late or out of
-    /// order, so a stale one can set a record back; the record's next write then meets a
-    /// precondition failure and re-reads it, and the scan corrects it in any case.
+    /// Applies a change that storage reported. Notifications may arrive late, twice or out of
+    /// order; GCS generations only grow, so a change older than what the view holds is
+    /// dropped. Anything stale that gets through costs one failed precondition and a read
+    /// when the record is next written, and the scan corrects it in any case.
     pub fn notify(&self, change: Change) {
         let mut view = self.view();
+        let known = |view: &View, name: &str| {
+            view.records
+                .get(name)
+                .and_then(|seen| seen.state.as_ref().map(|(_, g)| *g))
+        };
         match change {
             Change::Written(object) if object.name.starts_with(KEYS) => {
-                let current = view.records.get(&object.name);
-                if current
-                    .is_some_and(|s| s.state.as_ref().map(|(_, g)| *g) == Some(object.generation))
-                {
+                if known(&view, &object.name).is_some_and(|g| g >= object.generation) {
                     return;
                 }
                 let state = parse(&object).ok().map(|r| (r, object.generation));
                 view.learn(&object.name, state);
             }
             Change::Deleted { name, generation } if name.starts_with(KEYS) => {
-                let current = view.records.get(&name).and_then(|s| s.state.as_ref());
-                if current.is_some_and(|(_, g)| *g == generation) {
+                if known(&view, &name).is_some_and(|g| g <= generation) {
                     view.learn(&name, None);
                 }
             }
@@ -250,6 +252,85 @@ mod tests {
         view.learn("k/gone", None);
         view.apply(vec![object("k/gone", 1)], None, None, started);
         assert_eq!(names(&view), ["k/new"]);
+    }
+
+    #[tokio::test]
+    async fn notify_should_apply_newer_changes_and_drop_older_ones() {
+        let queue = Queue::new(
+            std::sync::Arc::new(crate::storage::MemoryStorage::new()),
+            Default::default(),
+        );
+        queue.scan().await.unwrap();
+        queue.notify(Change::Written(object("k/a", 5)));
+        assert_eq!(queue.view_snapshot().queued.len(), 1);
+        queue.notify(Change::Deleted {
+            name: "k/a".into(),
+            generation: Generation(4),
+        });
+        assert_eq!(queue.view_snapshot().queued.len(), 1, "an older removal");
+        queue.notify(Change::Written(object("k/a", 3)));
+        assert_eq!(queue.view_snapshot().queued[0].generation, Generation(5));
+        queue.notify(Change::Deleted {
+            name: "k/a".into(),
+            generation: Generation(5),
+        });
+        assert!(queue.view_snapshot().queued.is_empty());
+        queue.notify(Change::Written(object("slot/00001", 9)));
+        assert!(queue.view_snapshot().queued.is_empty(), "not a key record");
+    }
+
+    #[tokio::test]
+    async fn passes_should_read_one_page_each_and_see_every_change_within_a_cycle() {
+        use crate::storage::{CountingStorage, MemoryStorage, Storage};
+        use std::sync::Arc;
+        use std::time::Duration;
+        let storage = Arc::new(CountingStorage::new(Arc::new(MemoryStorage::new())));
+        let receiver = Queue::new(storage.clone(), Default::default());
+        let hour = Duration::from_secs(3600);
+        for i in 0..2500 {
+            receiver
+                .enqueue(&format!("key-{i:05}"), 0, hour)
+                .await
+                .unwrap();
+        }
+        let dispatcher = Queue::new(storage.clone(), Default::default());
+        let before = storage.counts();
+        assert_eq!(dispatcher.pass_snapshot().await.unwrap().waiting(), 2500);
+        assert_eq!(
+            storage.counts().since(before).list_pages,
+            3,
+            "a new view lists all"
+        );
+        // Changes by another process: a key added after the last name, one removed from the
+        // first page.
+        receiver.enqueue("key-99999", 0, hour).await.unwrap();
+        let first = storage.get("k/key-00000").await.unwrap().unwrap();
+        storage
+            .delete("k/key-00000", first.generation)
+            .await
+            .unwrap();
+        let before = storage.counts();
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            seen.push(dispatcher.pass_snapshot().await.unwrap().waiting());
+        }
+        assert_eq!(
+            storage.counts().since(before).list_pages,
+            3,
+            "one page per pass"
+        );
+        assert_eq!(
+            seen.last(),
+            Some(&2500),
+            "both changes seen within one cycle: {seen:?}"
+        );
+        let keys: Vec<String> = dispatcher
+            .view_snapshot()
+            .queued
+            .into_iter()
+            .map(|q| q.record.key)
+            .collect();
+        assert!(keys.contains(&"key-99999".to_owned()) && !keys.contains(&"key-00000".to_owned()));
     }
 
     #[test]

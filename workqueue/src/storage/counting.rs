@@ -111,4 +111,8 @@ impl Storage for CountingStorage {
         self.list_pages.fetch_add(1, Ordering::Relaxed);
         self.inner.list(prefix, page_token, max_results).await
     }
+
+    fn notified_name(&self, bucket: &str, object: &str) -> Option<String> {
+        self.inner.notified_name(bucket, object)
+    }
 }

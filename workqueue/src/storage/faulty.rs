@@ -137,4 +137,8 @@ impl Storage for FaultyStorage {
             Some(Landed::No | Landed::Yes) => Err(injected("list", prefix)),
         }
     }
+
+    fn notified_name(&self, bucket: &str, object: &str) -> Option<String> {
+        self.inner.notified_name(bucket, object)
+    }
 }

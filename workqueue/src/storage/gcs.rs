@@ -446,6 +446,13 @@ impl Storage for GcsStorage {
             Err(failure) => Err(self.error("list", prefix, failure)),
         }
     }
+
+    fn notified_name(&self, bucket: &str, object: &str) -> Option<String> {
+        (bucket == self.bucket)
+            .then(|| object.strip_prefix(&self.prefix))
+            .flatten()
+            .map(str::to_owned)
+    }
 }
 
 #[cfg(test)]

@@ -141,6 +141,12 @@ pub trait Storage: Send + Sync + Debug + 'static {
         page_token: Option<&str>,
         max_results: usize,
     ) -> Result<ListPage, StorageError>;
+
+    /// The seam's name for `object` in `bucket`, as a bucket notification names them, when it
+    /// is one of this store's objects. Stores without notifications have none.
+    fn notified_name(&self, _bucket: &str, _object: &str) -> Option<String> {
+        None
+    }
 }
 
 /// Lists every object under `prefix`, following pages.
