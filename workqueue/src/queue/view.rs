@@ -135,10 +135,11 @@ impl Queue {
                 let state = parse(&object).ok().map(|r| (r, object.generation));
                 view.learn(&object.name, state);
             }
-            Change::Deleted { name, generation } if name.starts_with(KEYS) => {
-                if known(&view, &name).is_some_and(|g| g <= generation) {
-                    view.learn(&name, None);
-                }
+            Change::Deleted { name, generation }
+                if name.starts_with(KEYS)
+                    && known(&view, &name).is_some_and(|g| g <= generation) =>
+            {
+                view.learn(&name, None);
             }
             _ => {}
         }
