@@ -112,10 +112,17 @@ impl Claim {
         self.run.claimed_at
     }
 
-    /// A token that fires when the claim is lost (stop the run: someone else owns the key now)
-    /// or finished.
+    /// A token that fires when the run must stop: the claim was lost (someone else owns the
+    /// key now), its lease could not be renewed in time, or this process lost its capacity
+    /// slots; and when the claim is finished.
     pub fn cancelled(&self) -> CancellationToken {
         self.token.clone()
+    }
+
+    /// Whether the heartbeat found the key taken over by another run (nothing may be written
+    /// for it any more).
+    pub fn is_lost(&self) -> bool {
+        self.held.lock().unwrap_or_else(|p| p.into_inner()).lost
     }
 
     /// The key is done: it leaves the queue (a twin, if one arrived, stays queued), and its
@@ -211,6 +218,7 @@ impl Claim {
             let mut next = record.clone();
             change(&mut next);
             let storage = self.queue.storage();
+            let since = self.queue.view_seq();
             let written = if next.is_empty() {
                 storage.delete(&name, generation).await.map(|()| None)
             } else {
@@ -220,7 +228,7 @@ impl Claim {
             };
             match written {
                 Ok(state) => {
-                    self.queue.observe(&name, state);
+                    self.queue.observe(&name, state, since);
                     return Ok(());
                 }
                 Err(e) if e.is_conflict() => match self.queue.read(&name, key, action).await? {
@@ -303,12 +311,13 @@ async fn heartbeat(
                 r.lease_expires = renewed_until;
             }
             let metadata = record.to_metadata();
+            let since = queue.view_seq();
             let put = queue
                 .storage()
                 .put(&name, &metadata, PutMode::Replace(generation));
             match tokio::time::timeout(left, put).await {
                 Ok(Ok(next)) => {
-                    queue.observe(&name, Some((record.clone(), next)));
+                    queue.observe(&name, Some((record.clone(), next)), since);
                     *held.lock().unwrap_or_else(|p| p.into_inner()) = Held {
                         generation: next,
                         record,

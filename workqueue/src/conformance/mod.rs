@@ -119,6 +119,8 @@ macro_rules! conformance_suite {
             lapsed_claim_should_settle_while_no_one_took_it_over,
             failing_renewals_should_cancel_the_run,
             capacity_should_hold_the_limit_across_processes,
+            revoked_capacity_should_stop_runs_that_can_still_hand_back,
+            failed_listing_should_dispatch_from_the_view,
             dispatchers_should_hold_the_global_limit_and_never_overlap_a_key
         );
     };

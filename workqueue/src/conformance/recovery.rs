@@ -119,7 +119,20 @@ pub async fn lost_claim_should_cancel_its_token(f: Fixture) {
     tokio::time::timeout(Duration::from_secs(10), token.cancelled())
         .await
         .expect("the token fires");
-    drop(claim);
+    // The peer took the capacity slot over too, which also stops the run: the heartbeat must
+    // still find the key itself taken over.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !claim.is_lost() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the heartbeat sees the loss"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(matches!(
+        claim.complete().await,
+        Err(QueueError::Lost { .. })
+    ));
 }
 
 /// A key handed back at shutdown keeps its attempt count.
@@ -262,4 +275,45 @@ pub async fn capacity_should_hold_the_limit_across_processes(f: Fixture) {
     h.clock.advance(LEASE);
     let third = h.peer();
     assert_eq!(third.start(3, 5).await.unwrap().len(), 3);
+}
+
+/// A process whose capacity slot was taken over (another process's clock ran ahead) stops its
+/// runs, but their keys are still its own: they go back to the queue, losing nothing.
+pub async fn revoked_capacity_should_stop_runs_that_can_still_hand_back(f: Fixture) {
+    let h = Harness::new(f.storage.clone(), 0);
+    h.enqueue("k", 0).await;
+    let claim = h.start_one().await.unwrap();
+    let slots = list_all(f.storage.as_ref(), "slot/").await.unwrap();
+    assert_eq!(slots.len(), 1);
+    let taken_over = Metadata::from([
+        ("owner".to_owned(), "ahead".to_owned()),
+        ("lease-expiration".to_owned(), "99999999999999".to_owned()),
+    ]);
+    f.storage
+        .put(
+            &slots[0].name,
+            &taken_over,
+            PutMode::Replace(slots[0].generation),
+        )
+        .await
+        .unwrap();
+    // The next reservation renews the slot, finds it taken and revokes.
+    h.clock.advance(LEASE / 2);
+    h.enqueue("other", 0).await;
+    assert!(h.start(1).await.is_empty(), "no slot is left");
+    assert!(claim.cancelled().is_cancelled(), "the run is stopped");
+    assert!(!claim.is_lost());
+    claim.release(Duration::ZERO).await.unwrap();
+    assert_eq!(h.status("k").await, Some(KeyStatus::Queued));
+}
+
+/// A listing that fails does not stop dispatch: a pass goes on from the view it has.
+pub async fn failed_listing_should_dispatch_from_the_view(f: Fixture) {
+    let faulty = Arc::new(FaultyStorage::new(f.storage.clone()));
+    let h = Harness::new(faulty.clone(), 0);
+    h.enqueue("a", 0).await;
+    assert!(h.start(1).await.pop().unwrap().complete().await.is_ok());
+    h.enqueue("b", 0).await;
+    faulty.fail(Operation::List, "k/", Landed::No, 1);
+    assert_eq!(keys(&h.start(1).await), ["b"]);
 }

@@ -166,7 +166,7 @@ impl Dispatcher {
             .queue
             .capacity()
             .reserve(want, self.config.concurrency)
-            .await?;
+            .await;
         let claims = self.queue.claim(due, permits).await?;
         // Due keys left behind after claiming some (a full batch): go again, rate-limited,
         // instead of waiting for a run to end or the poll.

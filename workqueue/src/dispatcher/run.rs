@@ -16,7 +16,8 @@ use crate::reconciler::{Action, ReconcileError, Reconciler, Requeue};
 
 /// The longest floor a reconciler may ask for.
 pub(crate) const MAX_FLOOR: Duration = Duration::from_secs(3600);
-/// A key handed back at shutdown waits this long, plus up to [`SHUTDOWN_JITTER`].
+/// A key handed back (at shutdown, or when its run had to stop without losing the key) waits
+/// this long, plus up to [`SHUTDOWN_JITTER`].
 const SHUTDOWN_REQUEUE: Duration = Duration::from_secs(15);
 const SHUTDOWN_JITTER: Duration = Duration::from_secs(30);
 
@@ -29,21 +30,23 @@ pub(super) async fn run(
 ) {
     let key = claim.key().to_owned();
     let priority = claim.priority();
-    let lost = claim.cancelled();
+    let cancelled = claim.cancelled();
     let started = Instant::now();
     let answer = tokio::select! {
         answer = reconciler.reconcile(&key, priority) => Some(answer),
-        _ = lost.cancelled() => None,
+        _ = cancelled.cancelled() => None,
         _ = stop.cancelled() => None,
     };
     queue.metrics().observe_process(priority, started.elapsed());
     match answer {
         Some(answer) => settle(&queue, claim, answer).await,
-        None if stop.is_cancelled() && !lost.is_cancelled() => {
+        None if claim.is_lost() => warn!(%key, "stopped reconciling: the claim was lost"),
+        // Shutdown, capacity slots lost, or a lease that could not be renewed: the key is
+        // still this run's, so it goes back without counting an attempt.
+        None => {
             let delay = SHUTDOWN_REQUEUE + jitter(SHUTDOWN_JITTER, &mut rand::rng());
             report(&key, "hand back", claim.release(delay).await);
         }
-        None => warn!(%key, "stopped reconciling: the claim was lost"),
     }
     trigger.nudge();
 }

@@ -31,8 +31,11 @@ pub(crate) struct Capacity {
     owner: String,
     lease: Duration,
     state: Mutex<Slots>,
-    /// One acquisition, renewal or release at a time.
-    io: tokio::sync::Mutex<()>,
+    /// One acquisition (a listing and a few creates) at a time.
+    acquiring: tokio::sync::Mutex<()>,
+    /// One renewal or give-back at a time, so no two writes race on one slot. Each renewal
+    /// is bounded by the leases it keeps, so this is never held past them.
+    writing: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Capacity {
@@ -103,7 +106,8 @@ impl Capacity {
                 heartbeat: false,
                 starved_until: None,
             }),
-            io: tokio::sync::Mutex::new(()),
+            acquiring: tokio::sync::Mutex::new(()),
+            writing: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -125,48 +129,58 @@ impl Capacity {
     }
 
     /// Up to `want` permits under a global limit of `limit` slots: free slots this process
-    /// holds first, then slots acquired from storage.
-    pub(crate) async fn reserve(
-        self: &Arc<Self>,
-        want: usize,
-        limit: usize,
-    ) -> Result<Vec<Permit>, QueueError> {
+    /// holds first, then slots acquired from storage. Trouble acquiring more is logged, and
+    /// the slots already held still serve.
+    pub(crate) async fn reserve(self: &Arc<Self>, want: usize, limit: usize) -> Vec<Permit> {
         if want == 0 {
-            return Ok(Vec::new());
+            return Vec::new();
         }
-        let _io = self.io.lock().await;
-        let now = self.clock.now();
-        self.renew(now, false).await;
-        let (free, held, starved) = {
-            let slots = self.slots();
-            let free = slots.held.len().min(limit).saturating_sub(slots.busy);
-            let starved = slots.starved_until.is_some_and(|until| now < until);
-            (free, slots.held.len(), starved)
+        {
+            let _writing = self.writing.lock().await;
+            self.renew(false).await;
+        }
+        let free = |slots: &Slots| slots.held.len().min(limit).saturating_sub(slots.busy);
+        let needs_more = |slots: &Slots, now| {
+            free(slots) < want
+                && slots.held.len() < limit
+                && slots.starved_until.is_none_or(|until| now >= until)
         };
-        if free < want && held < limit && !starved {
-            let got = self.acquire(want - free, limit, now).await?;
-            self.slots().starved_until = (got < want - free).then(|| now + STARVED_RETRY);
+        if needs_more(&self.slots(), self.clock.now()) {
+            let _acquiring = self.acquiring.lock().await;
+            let now = self.clock.now();
+            let short = {
+                let slots = self.slots();
+                needs_more(&slots, now).then(|| want - free(&slots))
+            };
+            if let Some(short) = short {
+                let got = self.acquire(short, limit, now).await.unwrap_or_else(|e| {
+                    warn!(error = %crate::dispatcher::chain(&e), "failed to acquire capacity slots");
+                    0
+                });
+                self.slots().starved_until = (got < short).then(|| now + STARVED_RETRY);
+            }
         }
         let mut slots = self.slots();
         if !slots.held.is_empty() && !slots.heartbeat {
             slots.heartbeat = true;
             tokio::spawn(heartbeat(Arc::downgrade(self), self.lease));
         }
-        let n = want.min(slots.held.len().min(limit).saturating_sub(slots.busy));
+        let n = want.min(free(&slots));
         slots.busy += n;
         slots.peak = slots.peak.max(slots.busy);
         let revoked = slots.revoked.clone();
         drop(slots);
-        Ok((0..n)
+        (0..n)
             .map(|_| Permit {
                 capacity: self.clone(),
                 revoked: revoked.clone(),
             })
-            .collect())
+            .collect()
     }
 
     /// Takes up to `n` slots below `limit` that no live process holds: absent ones are
-    /// created, lapsed ones taken over with a pinned replace. Returns how many it took.
+    /// created, lapsed ones (and this process's own, forgotten when its slots were revoked)
+    /// taken over with a pinned replace. Returns how many it took.
     async fn acquire(&self, n: usize, limit: usize, now: SystemTime) -> Result<usize, QueueError> {
         let listed = list_all(self.storage.as_ref(), SLOTS)
             .await
@@ -181,10 +195,11 @@ impl Capacity {
                 .get(LEASE_EXPIRATION)
                 .and_then(|v| v.parse().ok())
                 .map(from_millis);
+            let ours = object.metadata.get(OWNER) == Some(&self.owner);
             if lease.is_none() {
                 warn!(object = %object.name, "a capacity slot is unreadable; counting it as held");
             }
-            existing.insert(index, (object.generation, lease));
+            existing.insert(index, (object.generation, lease, ours));
         }
         let mine: Vec<u32> = self.slots().held.keys().copied().collect();
         let limit = u32::try_from(limit).unwrap_or(u32::MAX);
@@ -201,15 +216,14 @@ impl Capacity {
             }
             let mode = match existing.get(&index) {
                 None => PutMode::Create,
-                Some((generation, Some(lease))) if *lease <= now => PutMode::Replace(*generation),
+                Some((generation, Some(lease), ours)) if *lease <= now || *ours => {
+                    PutMode::Replace(*generation)
+                }
                 Some(_) => continue,
             };
             let lease_expires = now + self.lease;
-            match self
-                .storage
-                .put(&slot_name(index), &self.slot_metadata(lease_expires), mode)
-                .await
-            {
+            let (name, metadata) = (slot_name(index), self.slot_metadata(lease_expires));
+            match self.storage.put(&name, &metadata, mode).await {
                 Ok(generation) => {
                     self.slots().held.insert(
                         index,
@@ -221,9 +235,7 @@ impl Capacity {
                     got += 1;
                 }
                 Err(e) if e.is_conflict() => {}
-                Err(e) if got == 0 => {
-                    return Err(QueueError::storage("acquire a slot", &slot_name(index), e));
-                }
+                Err(e) if got == 0 => return Err(QueueError::storage("acquire", &name, e)),
                 Err(e) => {
                     warn!(error = %e, "failed to acquire a capacity slot");
                     break;
@@ -233,26 +245,38 @@ impl Capacity {
         Ok(got)
     }
 
-    /// Renews the held slots (all of them, or those renewed more than a third of a lease ago).
-    /// A slot taken over means this process lost its slots: they are revoked. Returns whether
+    /// Renews the held slots (all of them, or those renewed more than a third of a lease ago);
+    /// the caller holds `writing`. Every write is bounded by the earliest lease it must keep,
+    /// less a margin: a slot taken over, or leases that could not be renewed in time, revoke
+    /// the slots, so the runs under them stop before anyone else may use them. Returns whether
     /// every renewal landed.
-    async fn renew(&self, now: SystemTime, all: bool) -> bool {
+    async fn renew(&self, all: bool) -> bool {
+        let started = self.clock.now();
         let due: Vec<(u32, Held)> = self
             .slots()
             .held
             .iter()
-            .filter(|(_, h)| all || h.lease_expires < now + self.lease * 2 / 3)
+            .filter(|(_, h)| all || h.lease_expires < started + self.lease * 2 / 3)
             .map(|(i, h)| (*i, *h))
             .collect();
         let mut landed = true;
         for (index, held) in due {
+            let earliest = self.slots().held.values().map(|h| h.lease_expires).min();
+            let deadline = earliest.unwrap_or(held.lease_expires) - self.lease / 10;
+            let now = self.clock.now();
+            let left = deadline.duration_since(now).unwrap_or_default();
+            if left.is_zero() {
+                error!("could not renew the capacity slots in time; stopping every run");
+                self.revoke();
+                return false;
+            }
             let lease_expires = now + self.lease;
             let (name, metadata) = (slot_name(index), self.slot_metadata(lease_expires));
             let put = self
                 .storage
                 .put(&name, &metadata, PutMode::Replace(held.generation));
-            match put.await {
-                Ok(generation) => {
+            match tokio::time::timeout(left, put).await {
+                Ok(Ok(generation)) => {
                     if let Some(h) = self.slots().held.get_mut(&index) {
                         *h = Held {
                             generation,
@@ -260,25 +284,24 @@ impl Capacity {
                         };
                     }
                 }
-                Err(e) if e.is_conflict() => {
+                Ok(Err(e)) if e.is_conflict() => {
                     error!(
                         slot = index,
                         "a capacity slot was taken over; stopping every run"
                     );
-                    self.revoke();
+                    let mut others = self.revoke();
+                    others.retain(|(i, _)| *i != index);
+                    self.delete(others).await;
                     return false;
                 }
-                Err(e) => {
+                Ok(Err(e)) => {
                     warn!(slot = index, error = %e, "failed to renew a capacity slot");
                     landed = false;
-                    if now + self.lease / 10 >= held.lease_expires {
-                        error!(
-                            slot = index,
-                            "could not renew a capacity slot in time; stopping every run"
-                        );
-                        self.revoke();
-                        return false;
-                    }
+                }
+                Err(_elapsed) => {
+                    error!("could not renew the capacity slots in time; stopping every run");
+                    self.revoke();
+                    return false;
                 }
             }
         }
@@ -288,7 +311,7 @@ impl Capacity {
     /// Gives back the slots no run used since the last beat, renews the rest, and says
     /// whether the heartbeat should go on, and how soon.
     async fn beat(&self) -> Option<Duration> {
-        let _io = self.io.lock().await;
+        let _writing = self.writing.lock().await;
         let idle: Vec<(u32, Held)> = {
             let mut slots = self.slots();
             let keep = slots.busy.max(slots.peak);
@@ -300,7 +323,7 @@ impl Capacity {
                 .collect()
         };
         self.delete(idle).await;
-        let landed = self.renew(self.clock.now(), true).await;
+        let landed = self.renew(true).await;
         let mut slots = self.slots();
         if slots.held.is_empty() {
             slots.heartbeat = false;
@@ -315,7 +338,8 @@ impl Capacity {
 
     /// Gives back every slot (at shutdown).
     pub(crate) async fn release_all(&self) {
-        let _io = self.io.lock().await;
+        let _acquiring = self.acquiring.lock().await;
+        let _writing = self.writing.lock().await;
         let held: Vec<(u32, Held)> = std::mem::take(&mut self.slots().held).into_iter().collect();
         self.delete(held).await;
     }
@@ -333,12 +357,12 @@ impl Capacity {
         }
     }
 
-    /// Forgets every slot and stops the runs under them.
-    fn revoke(&self) {
+    /// Stops the runs under the slots held and forgets them; returns them.
+    fn revoke(&self) -> Vec<(u32, Held)> {
         let mut slots = self.slots();
         slots.revoked.cancel();
         slots.revoked = CancellationToken::new();
-        slots.held.clear();
+        std::mem::take(&mut slots.held).into_iter().collect()
     }
 
     fn slot_metadata(&self, lease_expires: SystemTime) -> Metadata {
@@ -403,20 +427,17 @@ mod tests {
             capacity(&storage, &clock, "a"),
             capacity(&storage, &clock, "b"),
         );
-        let held_by_a = a.reserve(2, 3).await.unwrap();
+        let held_by_a = a.reserve(2, 3).await;
         assert_eq!(held_by_a.len(), 2);
-        let held_by_b = b.reserve(5, 3).await.unwrap();
+        let held_by_b = b.reserve(5, 3).await;
         assert_eq!(held_by_b.len(), 1);
         clock.advance(STARVED_RETRY);
-        assert!(
-            b.reserve(1, 3).await.unwrap().is_empty(),
-            "all three are held"
-        );
+        assert!(b.reserve(1, 3).await.is_empty(), "all three are held");
         drop(held_by_a);
         assert_eq!(a.free(3), 2, "a keeps its slots for its next runs");
         a.release_all().await;
         clock.advance(STARVED_RETRY);
-        assert_eq!(b.reserve(5, 3).await.unwrap().len(), 2);
+        assert_eq!(b.reserve(5, 3).await.len(), 2);
         assert_eq!(b.held(), 3);
     }
 
@@ -428,11 +449,11 @@ mod tests {
             capacity(&storage, &clock, "a"),
             capacity(&storage, &clock, "b"),
         );
-        let permit = a.reserve(1, 1).await.unwrap().pop().unwrap();
+        let permit = a.reserve(1, 1).await.pop().unwrap();
         clock.advance(LEASE);
-        assert_eq!(b.reserve(1, 1).await.unwrap().len(), 1);
+        assert_eq!(b.reserve(1, 1).await.len(), 1);
         assert!(!permit.revoked().is_cancelled());
-        assert!(a.reserve(1, 1).await.unwrap().is_empty());
+        assert!(a.reserve(1, 1).await.is_empty());
         assert!(permit.revoked().is_cancelled(), "a's runs must stop");
         assert_eq!(a.held(), 0);
     }

@@ -17,7 +17,7 @@ impl Queue {
         let permits = self
             .capacity()
             .reserve(batch.min(due.len()), concurrency)
-            .await?;
+            .await;
         self.claim(due, permits).await
     }
 
@@ -83,12 +83,13 @@ impl Queue {
                 ..record.clone()
             };
             let metadata = claimed.to_metadata();
+            let since = self.view_seq();
             let put = self
                 .storage()
                 .put(&name, &metadata, PutMode::Replace(generation));
             match put.await {
                 Ok(next) => {
-                    self.observe(&name, Some((claimed.clone(), next)));
+                    self.observe(&name, Some((claimed.clone(), next)), since);
                     return Ok(Some((claimed, next, entry)));
                 }
                 Err(e) if e.is_conflict() => match self.read(&name, key, "claim").await? {

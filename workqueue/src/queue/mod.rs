@@ -333,9 +333,10 @@ impl Queue {
         let mut write = (KeyRecord::queued(fresh()), Enqueued::Added);
         for _ in 0..MAX_WRITE_TRIES {
             let (record, outcome) = &write;
+            let since = self.view_seq();
             match self.storage().put(&name, &record.to_metadata(), mode).await {
                 Ok(generation) => {
-                    self.observe(&name, Some((record.clone(), generation)));
+                    self.observe(&name, Some((record.clone(), generation)), since);
                     return Ok(*outcome);
                 }
                 Err(e) if e.is_conflict() => {}
@@ -424,19 +425,20 @@ impl Queue {
         key: &str,
         action: &'static str,
     ) -> Result<Read, QueueError> {
+        let since = self.view_seq();
         match self.storage().get(name).await {
             Ok(None) => {
-                self.observe(name, None);
+                self.observe(name, None, since);
                 Ok(Read::Missing)
             }
             Ok(Some(object)) => match KeyRecord::from_object(&object) {
                 Ok(record) => {
-                    self.observe(name, Some((record.clone(), object.generation)));
+                    self.observe(name, Some((record.clone(), object.generation)), since);
                     Ok(Read::Found(record, object.generation))
                 }
                 Err(corrupt) => {
                     warn!(error = %corrupt, "found an unreadable queue record");
-                    self.observe(name, None);
+                    self.observe(name, None, since);
                     Ok(Read::Corrupt(object.generation))
                 }
             },

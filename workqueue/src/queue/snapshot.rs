@@ -174,13 +174,14 @@ impl Queue {
         }
         warn!(%key, owner = %run.owner, "recovering a key whose lease lapsed");
         record.queued = Some(run.requeued_into(record.queued.take(), run.attempts, None));
+        let since = self.view_seq();
         match self
             .storage()
             .put(&name, &record.to_metadata(), PutMode::Replace(generation))
             .await
         {
             Ok(next) => {
-                self.observe(&name, Some((record, next)));
+                self.observe(&name, Some((record, next)), since);
                 Ok(true)
             }
             // Renewed or finished meanwhile: the next pass sees it.
@@ -191,8 +192,14 @@ impl Queue {
 
     /// A snapshot for a dispatch pass: the next page of the scan read into the view, and the
     /// orphans in it recovered (then the snapshot is taken again, so they can run at once).
+    /// When the scan fails, a view that was filled once still serves.
     pub async fn pass_snapshot(&self) -> Result<Snapshot, QueueError> {
-        self.scan().await?;
+        if let Err(e) = self.scan().await {
+            if !self.view_filled() {
+                return Err(e);
+            }
+            warn!(error = %crate::dispatcher::chain(&e), "failed to list the queue; dispatching from what is known");
+        }
         let snapshot = self.view_snapshot();
         if self.recover_orphans(&snapshot).await == 0 {
             return Ok(snapshot);

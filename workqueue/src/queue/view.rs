@@ -11,9 +11,11 @@ use crate::storage::{DEFAULT_PAGE_SIZE, Generation, Object, list_all};
 /// The records a process has seen, by object name.
 #[derive(Debug, Default)]
 pub(crate) struct View {
-    /// Set by the first scan. Until then nothing is kept: a receiver alone never scans, and
-    /// must not collect every key it writes.
+    /// Set when the first scan begins. Until then nothing is kept: a receiver alone never
+    /// scans, and must not collect every key it writes.
     active: bool,
+    /// Set once a whole listing landed; until then every scan lists everything.
+    filled: bool,
     /// What is known of each name: its record, or a tombstone for a record seen gone.
     records: BTreeMap<String, Seen>,
     /// Counts the changes this process saw, so that a page listed before a change cannot
@@ -47,8 +49,18 @@ pub enum Change {
 }
 
 impl View {
-    fn learn(&mut self, name: &str, state: Option<(KeyRecord, Generation)>) {
+    /// Records what is now known of `name`, unless something newer was learnt after `since`
+    /// (the change count when the read or write that found this began).
+    fn learn(&mut self, name: &str, state: Option<(KeyRecord, Generation)>, since: Option<u64>) {
         if !self.active {
+            return;
+        }
+        if let Some(since) = since
+            && self
+                .records
+                .get(name)
+                .is_some_and(|seen| seen.touched > since)
+        {
             return;
         }
         self.seq += 1;
@@ -111,9 +123,16 @@ impl View {
 }
 
 impl Queue {
-    /// Records what this process just learnt of one key record (read, written, or gone).
-    pub(crate) fn observe(&self, name: &str, state: Option<(KeyRecord, Generation)>) {
-        self.view().learn(name, state);
+    /// The view's change count: taken before a read or write whose outcome is then
+    /// [`observe`](Self::observe)d, so a slow answer cannot undo something learnt meanwhile.
+    pub(crate) fn view_seq(&self) -> u64 {
+        self.view().seq
+    }
+
+    /// Records what this process just learnt of one key record (read, written, or gone) by a
+    /// read or write that began at change count `since`.
+    pub(crate) fn observe(&self, name: &str, state: Option<(KeyRecord, Generation)>, since: u64) {
+        self.view().learn(name, state, Some(since));
     }
 
     /// Applies a change that storage reported. Notifications may arrive late, twice or out of
@@ -133,33 +152,43 @@ impl Queue {
                     return;
                 }
                 let state = parse(&object).ok().map(|r| (r, object.generation));
-                view.learn(&object.name, state);
+                view.learn(&object.name, state, None);
             }
             Change::Deleted { name, generation }
                 if name.starts_with(KEYS)
                     && known(&view, &name).is_some_and(|g| g <= generation) =>
             {
-                view.learn(&name, None);
+                view.learn(&name, None, None);
             }
             _ => {}
         }
     }
 
     /// Reads the next page of the rolling scan into the view; a view never filled lists
-    /// everything at once. Returns how many list pages it read.
+    /// everything at once. Returns how many list pages it read. After a failed listing the
+    /// scan starts over from the first page (a page token may have gone bad).
     pub(crate) async fn scan(&self) -> Result<usize, QueueError> {
-        let (active, cursor, started) = {
-            let view = self.view();
-            (view.active, view.cursor.clone(), view.seq)
+        let result = self.scan_step().await;
+        if result.is_err() {
+            self.view().cursor = None;
+        }
+        result
+    }
+
+    async fn scan_step(&self) -> Result<usize, QueueError> {
+        let (filled, cursor, started) = {
+            let mut view = self.view();
+            view.active = true;
+            (view.filled, view.cursor.clone(), view.seq)
         };
-        if !active {
+        if !filled {
             let objects = list_all(self.storage(), KEYS)
                 .await
                 .map_err(|e| QueueError::storage("list", KEYS, e))?;
             let pages = objects.len().div_ceil(DEFAULT_PAGE_SIZE).max(1);
             let mut view = self.view();
-            view.active = true;
             view.apply(objects, None, None, started);
+            view.filled = true;
             view.cursor = None;
             return Ok(pages);
         }
@@ -185,6 +214,11 @@ impl Queue {
             .next_page_token
             .map(|next| (next, until.or(after).unwrap_or_default()));
         Ok(1)
+    }
+
+    /// Whether a whole listing has filled the view.
+    pub(crate) fn view_filled(&self) -> bool {
+        self.view().filled
     }
 
     /// A snapshot of the view as it stands.
@@ -243,16 +277,17 @@ mod tests {
             ..View::default()
         };
         let started = view.seq;
-        view.learn(
-            "k/new",
-            Some((
-                KeyRecord::queued(QueuedEntry::new("k/new", 0, None, UNIX_EPOCH)),
-                Generation(5),
-            )),
-        );
-        view.learn("k/gone", None);
+        let new = KeyRecord::queued(QueuedEntry::new("k/new", 0, None, UNIX_EPOCH));
+        view.learn("k/new", Some((new, Generation(5))), None);
+        view.learn("k/gone", None, None);
         view.apply(vec![object("k/gone", 1)], None, None, started);
         assert_eq!(names(&view), ["k/new"]);
+        view.learn("k/new", None, Some(started));
+        assert_eq!(
+            names(&view),
+            ["k/new"],
+            "an answer from before a change is dropped"
+        );
     }
 
     #[tokio::test]
@@ -337,7 +372,7 @@ mod tests {
     #[test]
     fn learn_should_keep_nothing_before_the_first_scan() {
         let mut view = View::default();
-        view.learn("k/a", None);
+        view.learn("k/a", None, None);
         assert!(view.records.is_empty());
         let unreadable = Object {
             name: "k/x".into(),
