@@ -1,4 +1,5 @@
-//! `reconcilers queue`: list a queue, show a key, list and re-enqueue dead letters.
+//! `reconcilers queue`: list a queue, show a key, list and re-enqueue dead letters, migrate
+//! the first layout.
 
 use std::time::SystemTime;
 
@@ -29,6 +30,9 @@ enum QueueCommand {
     DeadLetters,
     /// Enqueues every dead-lettered key again with a fresh attempt count.
     Reenqueue,
+    /// Moves the objects of the workqueue's first layout (queued/, in-progress/,
+    /// dead-letter/) into the current one. Stop the previous version's processes first.
+    Migrate,
 }
 
 pub(crate) async fn run(args: QueueArgs) -> anyhow::Result<()> {
@@ -60,7 +64,7 @@ pub(crate) async fn run(args: QueueArgs) -> anyhow::Result<()> {
                     .map_or("now".to_owned(), |nb| time(nb.at));
                 rows.push(row(&q.key, "queued", q.priority, q.attempts, &due));
             }
-            for dead in queue.dead_letters().await? {
+            for dead in snapshot.dead {
                 rows.push(row(
                     &dead.key,
                     "dead-letter",
@@ -109,6 +113,19 @@ pub(crate) async fn run(args: QueueArgs) -> anyhow::Result<()> {
                 &["KEY", "PRIORITY", "ATTEMPTS", "FAILED AT", "LAST ERROR"],
                 rows,
             );
+        }
+        QueueCommand::Migrate => {
+            let migrated = queue.migrate_legacy().await?;
+            println!(
+                "moved {} queued or running and {} dead-lettered keys into the current layout",
+                migrated.queued, migrated.dead_letters
+            );
+            if migrated.skipped > 0 {
+                anyhow::bail!(
+                    "left {} objects that are not queue records in place; look at them and delete them",
+                    migrated.skipped
+                );
+            }
         }
         QueueCommand::Reenqueue => {
             let count = queue.reenqueue_dead_letters().await?;

@@ -14,7 +14,7 @@ use tracing::info;
 use crate::dispatcher::{Dispatcher, DispatcherConfig};
 use crate::metrics::Metrics;
 use crate::proto::workqueue_service_server::WorkqueueServiceServer;
-use crate::queue::{Queue, QueueConfig};
+use crate::queue::{Queue, QueueConfig, QueueError};
 use crate::receiver::Receiver;
 use crate::reconciler::Reconciler;
 use crate::storage::{StorageError, StorageUrl};
@@ -39,6 +39,14 @@ pub enum ServiceError {
     /// The storage could not be opened.
     #[error(transparent)]
     Storage(StorageError),
+    /// The storage could not be read.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    /// The storage holds objects of the first layout.
+    #[error(
+        "the storage holds {0:?}, an object of the workqueue's first layout, which this version does not read: stop the processes of the previous version and run `reconcilers queue migrate`"
+    )]
+    Legacy(String),
     /// A listener could not be bound or failed.
     #[error(transparent)]
     Serve(#[from] std::io::Error),
@@ -76,6 +84,9 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<(), Se
         Arc::new(crate::clock::SystemClock),
         metrics,
     );
+    if let Some(object) = queue.legacy_object().await? {
+        return Err(ServiceError::Legacy(object));
+    }
 
     let dispatcher = service
         .dispatcher

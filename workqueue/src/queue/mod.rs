@@ -39,6 +39,7 @@
 mod capacity;
 mod claiming;
 mod dead_letters;
+mod legacy;
 mod snapshot;
 mod view;
 
@@ -55,6 +56,7 @@ use crate::metrics::Metrics;
 use crate::storage::{Generation, Object, PutMode, Storage, StorageError};
 
 pub(crate) use capacity::{Capacity, Permit};
+pub use legacy::Migrated;
 pub use snapshot::{Listed, Snapshot};
 pub use view::Change;
 pub(crate) use view::View;
