@@ -13,7 +13,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::entry::{InProgressEntry, QueuedEntry};
-use crate::queue::Snapshot;
+use crate::queue::PassView;
 
 /// A latency histogram's label: the priority class, `"<priority/100>xx"`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -216,14 +216,14 @@ impl Metrics {
         );
     }
 
-    /// Records the gauges from a pass's snapshot.
-    pub fn observe_snapshot(&self, snapshot: &Snapshot) {
+    /// Records the gauges from a pass's view of the queue.
+    pub fn observe_pass(&self, pass: &PassView) {
         let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
-        self.in_progress_keys.set(gauge(snapshot.in_progress.len()));
-        self.queued_keys.set(gauge(snapshot.queued.len()));
-        self.notbefore_keys.set(gauge(snapshot.waiting()));
-        self.max_attempts.set(i64::from(snapshot.max_attempts()));
-        self.dead_lettered_keys.set(gauge(snapshot.dead.len()));
+        self.in_progress_keys.set(gauge(pass.in_progress));
+        self.queued_keys.set(gauge(pass.queued));
+        self.notbefore_keys.set(gauge(pass.waiting));
+        self.max_attempts.set(i64::from(pass.max_attempts));
+        self.dead_lettered_keys.set(gauge(pass.dead));
     }
 
     /// Records how long a pass took to list the queue.

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, error, info};
 
-use crate::queue::{Queue, QueueError};
+use crate::queue::{DUE_PER_CLAIM, Queue, QueueError};
 use crate::reconciler::Reconciler;
 
 pub use trigger::Trigger;
@@ -148,18 +148,19 @@ impl Dispatcher {
         shutdown: &CancellationToken,
     ) -> Result<Option<SystemTime>, QueueError> {
         let started = Instant::now();
-        let snapshot = self.queue.pass_snapshot().await?;
+        let due_limit = self.config.batch_size.saturating_mul(DUE_PER_CLAIM);
+        let pass = self.queue.pass(due_limit).await?;
         let metrics = self.queue.metrics();
         metrics.observe_enumerate(started.elapsed());
-        metrics.observe_snapshot(&snapshot);
-        let due = snapshot.due();
+        metrics.observe_pass(&pass);
+        let due = pass.due();
         debug!(
-            due = due.len(),
-            in_progress = snapshot.in_progress.len(),
+            due = pass.due_total,
+            in_progress = pass.in_progress,
             "dispatch pass"
         );
         if due.is_empty() || shutdown.is_cancelled() {
-            return Ok(snapshot.next_due_at());
+            return Ok(pass.next_due_at);
         }
         let want = self.config.batch_size.min(due.len());
         let permits = self
@@ -170,7 +171,7 @@ impl Dispatcher {
         let claims = self.queue.claim(due, permits).await?;
         // Due keys left behind after claiming some (a full batch): go again, rate-limited,
         // instead of waiting for a run to end or the poll.
-        if due.len() > claims.len() && !claims.is_empty() {
+        if pass.due_total > claims.len() && !claims.is_empty() {
             self.trigger.nudge();
         }
         for claim in claims {
@@ -182,7 +183,7 @@ impl Dispatcher {
                 self.trigger.clone(),
             ));
         }
-        Ok(snapshot.next_due_at())
+        Ok(pass.next_due_at)
     }
 }
 

@@ -8,12 +8,16 @@ use crate::claim::Claim;
 use crate::entry::{InProgressEntry, KeyRecord, QueuedEntry};
 use crate::storage::{Generation, PutMode};
 
+/// How many due keys a pass copies out of the view per key it may claim: enough to go on
+/// down the order when another process claimed the first ones since the view saw them.
+pub(crate) const DUE_PER_CLAIM: usize = 4;
+
 impl Queue {
     /// Claims the next due keys: a pass snapshot, then up to `batch` claims in dispatch order,
     /// never more keys in progress than `concurrency` across every process.
     pub async fn start(&self, concurrency: usize, batch: usize) -> Result<Vec<Claim>, QueueError> {
-        let snapshot = self.pass_snapshot().await?;
-        let due = snapshot.due();
+        let pass = self.pass(batch.saturating_mul(DUE_PER_CLAIM)).await?;
+        let due = pass.due();
         let permits = self
             .capacity()
             .reserve(batch.min(due.len()), concurrency)

@@ -40,6 +40,7 @@ mod capacity;
 mod claiming;
 mod dead_letters;
 mod legacy;
+mod pass;
 mod snapshot;
 mod view;
 
@@ -56,7 +57,9 @@ use crate::metrics::Metrics;
 use crate::storage::{Generation, Object, PutMode, Storage, StorageError};
 
 pub(crate) use capacity::{Capacity, Permit};
+pub(crate) use claiming::DUE_PER_CLAIM;
 pub use legacy::Migrated;
+pub use pass::PassView;
 pub use snapshot::{Listed, Snapshot};
 pub use view::Change;
 pub(crate) use view::View;

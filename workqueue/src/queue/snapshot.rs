@@ -1,13 +1,11 @@
-//! Snapshots: every key record at one moment, sorted into what a dispatch pass decides from,
-//! and the orphan recovery every pass runs.
+//! Snapshots: every key record at one moment, sorted by state and dispatch order (for tools,
+//! tests and a look at the whole queue; passes use the lighter [`super::PassView`]).
 
 use std::time::SystemTime;
 
-use tracing::warn;
-
-use super::{KEYS, Queue, QueueError, Read, key_name, parse};
+use super::{KEYS, Queue, QueueError, parse};
 use crate::entry::{DeadLetter, InProgressEntry, KeyRecord, QueuedEntry};
-use crate::storage::{Generation, PutMode, list_all};
+use crate::storage::{Generation, list_all};
 
 /// A record seen in a snapshot, with the generation of its key's object that a pinned write
 /// needs.
@@ -136,74 +134,5 @@ impl Queue {
             self.now(),
             records.iter().map(|(r, g)| (r, *g)),
         ))
-    }
-
-    /// Requeues the snapshot's orphans, keeping their attempt counts; returns how many keys
-    /// were recovered. An orphan that cannot be recovered now is left for the next pass
-    /// rather than stopping this one.
-    pub async fn recover_orphans(&self, snapshot: &Snapshot) -> usize {
-        let mut recovered = 0;
-        for orphan in snapshot.orphans() {
-            match self.recover(&orphan.record.key).await {
-                Ok(true) => {
-                    recovered += 1;
-                    self.metrics().expired_leases.inc();
-                }
-                Ok(false) => {}
-                Err(e) => {
-                    warn!(key = %orphan.record.key, error = %e, "failed to recover a key; retrying next pass")
-                }
-            }
-        }
-        recovered
-    }
-
-    /// Recovers one orphan after reading its record again: unless its run was renewed,
-    /// finished or recovered meanwhile, the run goes back to the queue (merged into a twin)
-    /// with one pinned write.
-    async fn recover(&self, key: &str) -> Result<bool, QueueError> {
-        let name = key_name(key);
-        let Read::Found(mut record, generation) = self.read(&name, key, "recover").await? else {
-            return Ok(false);
-        };
-        let Some(run) = record.run.take() else {
-            return Ok(false);
-        };
-        if run.lease_expires > self.now() {
-            return Ok(false);
-        }
-        warn!(%key, owner = %run.owner, "recovering a key whose lease lapsed");
-        record.queued = Some(run.requeued_into(record.queued.take(), run.attempts, None));
-        let since = self.view_seq();
-        match self
-            .storage()
-            .put(&name, &record.to_metadata(), PutMode::Replace(generation))
-            .await
-        {
-            Ok(next) => {
-                self.observe(&name, Some((record, next)), since);
-                Ok(true)
-            }
-            // Renewed or finished meanwhile: the next pass sees it.
-            Err(e) if e.is_conflict() => Ok(false),
-            Err(e) => Err(QueueError::storage("recover", key, e)),
-        }
-    }
-
-    /// A snapshot for a dispatch pass: the next page of the scan read into the view, and the
-    /// orphans in it recovered (then the snapshot is taken again, so they can run at once).
-    /// When the scan fails, a view that was filled once still serves.
-    pub async fn pass_snapshot(&self) -> Result<Snapshot, QueueError> {
-        if let Err(e) = self.scan().await {
-            if !self.view_filled() {
-                return Err(e);
-            }
-            warn!(error = %crate::dispatcher::chain(&e), "failed to list the queue; dispatching from what is known");
-        }
-        let snapshot = self.view_snapshot();
-        if self.recover_orphans(&snapshot).await == 0 {
-            return Ok(snapshot);
-        }
-        Ok(self.view_snapshot())
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
-use super::{KEYS, Queue, QueueError, Snapshot, parse};
+use super::{KEYS, Queue, QueueError, parse};
 use crate::entry::KeyRecord;
 use crate::storage::{DEFAULT_PAGE_SIZE, Generation, Object, list_all};
 
@@ -93,11 +93,18 @@ impl View {
             self.records.remove(&name);
         }
         for object in objects {
-            if self
-                .records
-                .get(&object.name)
-                .is_some_and(|seen| seen.touched > started)
+            let seen = self.records.get_mut(&object.name);
+            if seen.as_ref().is_some_and(|seen| seen.touched > started) {
+                continue;
+            }
+            // Unchanged since it was last read: nothing to parse.
+            if let Some(seen) = seen
+                && seen
+                    .state
+                    .as_ref()
+                    .is_some_and(|(_, g)| *g == object.generation)
             {
+                seen.touched = started;
                 continue;
             }
             match parse(&object) {
@@ -221,10 +228,20 @@ impl Queue {
         self.view().filled
     }
 
-    /// A snapshot of the view as it stands.
-    pub(crate) fn view_snapshot(&self) -> Snapshot {
+    /// A snapshot of the view as it stands (a copy of every record: for tests).
+    #[cfg(test)]
+    pub(crate) fn view_snapshot(&self) -> super::Snapshot {
         let now = self.now();
-        Snapshot::new(now, self.view().records())
+        super::Snapshot::new(now, self.view().records())
+    }
+
+    /// Runs `f` over the view's records, under its lock.
+    pub(crate) fn with_view_records<T>(
+        &self,
+        f: impl FnOnce(&mut dyn Iterator<Item = (&KeyRecord, Generation)>) -> T,
+    ) -> T {
+        let view = self.view();
+        f(&mut view.records())
     }
 
     fn view(&self) -> std::sync::MutexGuard<'_, View> {
@@ -331,7 +348,7 @@ mod tests {
         }
         let dispatcher = Queue::new(storage.clone(), Default::default());
         let before = storage.counts();
-        assert_eq!(dispatcher.pass_snapshot().await.unwrap().waiting(), 2500);
+        assert_eq!(dispatcher.pass(1).await.unwrap().waiting, 2500);
         assert_eq!(
             storage.counts().since(before).list_pages,
             3,
@@ -348,7 +365,7 @@ mod tests {
         let before = storage.counts();
         let mut seen = Vec::new();
         for _ in 0..3 {
-            seen.push(dispatcher.pass_snapshot().await.unwrap().waiting());
+            seen.push(dispatcher.pass(1).await.unwrap().waiting);
         }
         assert_eq!(
             storage.counts().since(before).list_pages,
