@@ -27,9 +27,26 @@
 //!   the dispatch order, the due keys and the orphans (runs whose lease lapsed), which a pass
 //!   re-reads and requeues with their attempts. A fresh process lists `k/` once whole.
 //!
-//! A processed key thus costs three mutations (create, replace, delete) and no gets in the
-//! common case, and a pass reads one list page whatever the queue's length. The reference
-//! layout spends about five mutations per key and lists the whole bucket on every pass.
+//! # What it costs
+//! | step | mutations | reads |
+//! |---|---|---|
+//! | enqueue a new key | 1 create | none |
+//! | enqueue a queued or running key | 1 replace (none if nothing changes) | 1 get, after the create's precondition failure |
+//! | claim | 1 replace | none (the view has the record) |
+//! | complete | 1 delete (1 replace when a twin waits) | none |
+//! | requeue, retry, hand back, dead-letter | 1 replace | none |
+//! | renew a lease (every third of it) | 1 replace | none |
+//! | a pass | none | 1 list page (a fresh process: the whole listing once) |
+//! | capacity | 1 create per slot when a process first needs it, 1 replace per held slot per third of a lease, 1 delete when it goes idle or the process stops | 1 list page of `slot/` when a process needs more slots |
+//!
+//! A processed key thus costs three mutations in the common case (create, replace, delete)
+//! and no gets, and a pass reads one list page whatever the queue's length. The reference
+//! layout spends about five mutations per key and lists the whole bucket on every pass. A
+//! write that meets a record changed since it was seen costs one failed precondition and one
+//! get before it is made again.
+//!
+//! Storage still holding the first layout (`queued/`, `in-progress/`, `dead-letter/`) is
+//! refused at startup until [`Queue::migrate_legacy`] moved it.
 //!
 //! The view is as fresh as its last page: with more than one page of keys, a key enqueued by
 //! another process is seen once the scan reaches it, or at once through a notification;
