@@ -120,10 +120,10 @@ pub(crate) async fn run(args: QueueArgs) -> anyhow::Result<()> {
                 "moved {} queued or running and {} dead-lettered keys into the current layout",
                 migrated.queued, migrated.dead_letters
             );
-            if migrated.skipped > 0 {
+            if !migrated.left.is_empty() {
                 anyhow::bail!(
-                    "left {} objects that are not queue records in place; look at them and delete them",
-                    migrated.skipped
+                    "left these objects, which are not queue records, in place; look at them and delete them: {}",
+                    migrated.left.join(", ")
                 );
             }
         }

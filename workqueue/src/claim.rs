@@ -227,8 +227,12 @@ impl Claim {
                 put.await.map(|g| Some((next, g)))
             };
             match written {
-                Ok(state) => {
-                    self.queue.observe(&name, state, since);
+                Ok(Some(state)) => {
+                    self.queue.observe(&name, Some(state), since);
+                    return Ok(());
+                }
+                Ok(None) => {
+                    self.queue.observe_deleted(&name, generation, since);
                     return Ok(());
                 }
                 Err(e) if e.is_conflict() => match self.queue.read(&name, key, action).await? {

@@ -44,7 +44,7 @@ pub enum ServiceError {
     Queue(#[from] QueueError),
     /// The storage holds objects of the first layout.
     #[error(
-        "the storage holds {0:?}, an object of the workqueue's first layout, which this version does not read: stop the processes of the previous version and run `reconcilers queue migrate`"
+        "the storage holds {0:?}, an object of the workqueue's first layout, which this version does not read: stop the processes of the previous version and run `reconcilers queue migrate` (it moves every readable object and names the others, to be looked at and deleted by hand)"
     )]
     Legacy(String),
     /// A listener could not be bound or failed.

@@ -44,6 +44,10 @@ impl Default for DispatcherConfig {
     }
 }
 
+/// How long a dispatcher keeps capacity slots it has no use for once nothing is due, so that
+/// a trickle of keys reuses them while another dispatcher with work can soon have them.
+const IDLE_SLOT_GRACE: Duration = Duration::from_secs(30);
+
 /// Runs keys from a queue against a reconciler.
 pub struct Dispatcher {
     queue: Queue,
@@ -160,6 +164,10 @@ impl Dispatcher {
             "dispatch pass"
         );
         if due.is_empty() || shutdown.is_cancelled() {
+            if due.is_empty() {
+                // Nothing to run: slots idle for a while go back for other dispatchers.
+                self.queue.capacity().trim(IDLE_SLOT_GRACE).await;
+            }
             return Ok(pass.next_due_at);
         }
         let want = self.config.batch_size.min(due.len());
@@ -168,10 +176,12 @@ impl Dispatcher {
             .capacity()
             .reserve(want, self.config.concurrency)
             .await;
-        let claims = self.queue.claim(due, permits).await?;
-        // Due keys left behind after claiming some (a full batch): go again, rate-limited,
-        // instead of waiting for a run to end or the poll.
-        if pass.due_total > claims.len() && !claims.is_empty() {
+        let granted = permits.len();
+        let (claims, tried) = self.queue.claim(due, permits).await?;
+        // Due keys this pass did not get to, with capacity granted (a full batch, or
+        // candidates other dispatchers took first): go again, rate-limited, instead of
+        // waiting for a run to end or the poll.
+        if granted > 0 && pass.due_total > tried {
             self.trigger.nudge();
         }
         for claim in claims {

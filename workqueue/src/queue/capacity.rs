@@ -57,6 +57,8 @@ struct Slots {
     revoked: CancellationToken,
     heartbeat: bool,
     starved_until: Option<SystemTime>,
+    /// When a permit was last handed out.
+    last_used: Option<SystemTime>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -105,6 +107,7 @@ impl Capacity {
                 revoked: CancellationToken::new(),
                 heartbeat: false,
                 starved_until: None,
+                last_used: None,
             }),
             acquiring: tokio::sync::Mutex::new(()),
             writing: tokio::sync::Mutex::new(()),
@@ -166,6 +169,9 @@ impl Capacity {
             tokio::spawn(heartbeat(Arc::downgrade(self), self.lease));
         }
         let n = want.min(free(&slots));
+        if n > 0 {
+            slots.last_used = Some(self.clock.now());
+        }
         slots.busy += n;
         slots.peak = slots.peak.max(slots.busy);
         let revoked = slots.revoked.clone();
@@ -289,9 +295,7 @@ impl Capacity {
                         slot = index,
                         "a capacity slot was taken over; stopping every run"
                     );
-                    let mut others = self.revoke();
-                    others.retain(|(i, _)| *i != index);
-                    self.delete(others).await;
+                    self.revoke();
                     return false;
                 }
                 Ok(Err(e)) => {
@@ -311,7 +315,7 @@ impl Capacity {
     /// Gives back the slots no run used since the last beat, renews the rest, and says
     /// whether the heartbeat should go on, and how soon.
     async fn beat(&self) -> Option<Duration> {
-        let _writing = self.writing.lock().await;
+        let writing = self.writing.lock().await;
         let idle: Vec<(u32, Held)> = {
             let mut slots = self.slots();
             let keep = slots.busy.max(slots.peak);
@@ -322,8 +326,11 @@ impl Capacity {
                 .filter_map(|i| slots.held.remove(&i).map(|h| (i, h)))
                 .collect()
         };
-        self.delete(idle).await;
         let landed = self.renew(true).await;
+        // The idle slots are out of `held` already and their deletes are pinned: giving them
+        // back must not hold up the next renewal.
+        drop(writing);
+        self.delete(idle).await;
         let mut slots = self.slots();
         if slots.held.is_empty() {
             slots.heartbeat = false;
@@ -334,6 +341,27 @@ impl Capacity {
         } else {
             self.lease / 20
         })
+    }
+
+    /// Gives back the slots no run uses, once none was handed out for `grace` (a pass found
+    /// nothing due): other processes may need them. A steady stream of keys keeps them.
+    pub(crate) async fn trim(&self, grace: Duration) {
+        let idle: Vec<(u32, Held)> = {
+            let mut slots = self.slots();
+            let quiet = slots
+                .last_used
+                .is_none_or(|at| at + grace <= self.clock.now());
+            let surplus = slots.held.len().saturating_sub(slots.busy);
+            if !quiet || surplus == 0 {
+                return;
+            }
+            slots.peak = slots.busy;
+            let idle: Vec<u32> = slots.held.keys().rev().take(surplus).copied().collect();
+            idle.into_iter()
+                .filter_map(|i| slots.held.remove(&i).map(|h| (i, h)))
+                .collect()
+        };
+        self.delete(idle).await;
     }
 
     /// Gives back every slot (at shutdown).
@@ -357,12 +385,14 @@ impl Capacity {
         }
     }
 
-    /// Stops the runs under the slots held and forgets them; returns them.
-    fn revoke(&self) -> Vec<(u32, Held)> {
+    /// Stops the runs under the slots held and forgets the slots. They are not given back:
+    /// runs stop at their next await, not at once, so the slots lapse (or this process takes
+    /// them back, its stopping runs still counted).
+    fn revoke(&self) {
         let mut slots = self.slots();
         slots.revoked.cancel();
         slots.revoked = CancellationToken::new();
-        std::mem::take(&mut slots.held).into_iter().collect()
+        slots.held.clear();
     }
 
     fn slot_metadata(&self, lease_expires: SystemTime) -> Metadata {
@@ -456,5 +486,20 @@ mod tests {
         assert!(a.reserve(1, 1).await.is_empty());
         assert!(permit.revoked().is_cancelled(), "a's runs must stop");
         assert_eq!(a.held(), 0);
+    }
+
+    #[tokio::test]
+    async fn trim_should_give_idle_slots_back_only_after_the_grace() {
+        let storage = Arc::new(MemoryStorage::new());
+        let clock = Arc::new(ManualClock::new(SystemTime::UNIX_EPOCH + LEASE * 100));
+        let a = capacity(&storage, &clock, "a");
+        let mut permits = a.reserve(3, 3).await;
+        permits.pop();
+        a.trim(Duration::from_secs(30)).await;
+        assert_eq!(a.held(), 3, "used moments ago");
+        clock.advance(Duration::from_secs(30));
+        a.trim(Duration::from_secs(30)).await;
+        assert_eq!(a.held(), 2, "the idle one goes, the busy ones stay");
+        assert_eq!(list_all(storage.as_ref(), SLOTS).await.unwrap().len(), 2);
     }
 }

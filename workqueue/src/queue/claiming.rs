@@ -22,21 +22,24 @@ impl Queue {
             .capacity()
             .reserve(batch.min(due.len()), concurrency)
             .await;
-        self.claim(due, permits).await
+        Ok(self.claim(due, permits).await?.0)
     }
 
     /// Claims `candidates` in order, one per permit, skipping any that another process claimed
-    /// or changed so that it is no longer due.
+    /// or changed so that it is no longer due. Returns the claims and how many candidates it
+    /// tried.
     pub(crate) async fn claim(
         &self,
         candidates: &[Listed<KeyRecord>],
         mut permits: Vec<Permit>,
-    ) -> Result<Vec<Claim>, QueueError> {
+    ) -> Result<(Vec<Claim>, usize), QueueError> {
         let mut claims = Vec::new();
+        let mut tried = 0;
         for candidate in candidates {
             if permits.is_empty() {
                 break;
             }
+            tried += 1;
             match self.claim_one(candidate).await {
                 Ok(Some((record, generation, entry))) => {
                     let Some(permit) = permits.pop() else { break };
@@ -52,7 +55,7 @@ impl Queue {
                 }
             }
         }
-        Ok(claims)
+        Ok((claims, tried))
     }
 
     /// Turns one record's queued part into a run of this process, pinned to the generation

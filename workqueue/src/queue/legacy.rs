@@ -10,14 +10,14 @@ use crate::storage::{Object, PutMode, StorageError, list_all};
 const LEGACY: [&str; 3] = ["queued/", "in-progress/", "dead-letter/"];
 
 /// What a migration moved.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Migrated {
     /// Queued entries, and runs of the old layout (queued again with their attempts).
     pub queued: usize,
     /// Dead letters.
     pub dead_letters: usize,
     /// Objects that were not readable records, left in place.
-    pub skipped: usize,
+    pub left: Vec<String>,
 }
 
 impl Queue {
@@ -54,7 +54,7 @@ impl Queue {
                     self.migrate_entry(&object).await?
                 };
                 match moved {
-                    false => migrated.skipped += 1,
+                    false => migrated.left.push(object.name.clone()),
                     true if prefix == "dead-letter/" => migrated.dead_letters += 1,
                     true => migrated.queued += 1,
                 }
@@ -207,7 +207,7 @@ mod tests {
             Migrated {
                 queued: 2,
                 dead_letters: 1,
-                skipped: 1
+                left: vec!["queued/junk".to_owned()],
             }
         );
         for (key, status) in [

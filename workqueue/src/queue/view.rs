@@ -30,8 +30,13 @@ pub(crate) struct View {
 struct Seen {
     /// The record and its generation; `None` once it was seen deleted.
     state: Option<(KeyRecord, Generation)>,
+    /// For a record seen deleted, the generation deleted, when known.
+    removed: Option<Generation>,
     /// The change count when this was learnt.
     touched: u64,
+    /// Whether a listing wrote this (rather than a read or write of this process, which a
+    /// listing taken before it must not undo, while it may itself replace a listing's data).
+    listed: bool,
 }
 
 /// A change to one record that storage reported (a Pub/Sub notification from the bucket).
@@ -52,6 +57,16 @@ impl View {
     /// Records what is now known of `name`, unless something newer was learnt after `since`
     /// (the change count when the read or write that found this began).
     fn learn(&mut self, name: &str, state: Option<(KeyRecord, Generation)>, since: Option<u64>) {
+        self.learn_with(name, state, None, since);
+    }
+
+    fn learn_with(
+        &mut self,
+        name: &str,
+        state: Option<(KeyRecord, Generation)>,
+        removed: Option<Generation>,
+        since: Option<u64>,
+    ) {
         if !self.active {
             return;
         }
@@ -59,14 +74,18 @@ impl View {
             && self
                 .records
                 .get(name)
-                .is_some_and(|seen| seen.touched > since)
+                .is_some_and(|seen| seen.touched > since && !seen.listed)
         {
             return;
         }
         self.seq += 1;
-        let touched = self.seq;
-        self.records
-            .insert(name.to_owned(), Seen { state, touched });
+        let seen = Seen {
+            state,
+            removed,
+            touched: self.seq,
+            listed: false,
+        };
+        self.records.insert(name.to_owned(), seen);
     }
 
     /// Applies a listing of the names in `(after, until]` (`None`: unbounded) taken when the
@@ -97,21 +116,21 @@ impl View {
             if seen.as_ref().is_some_and(|seen| seen.touched > started) {
                 continue;
             }
-            // Unchanged since it was last read: nothing to parse.
-            if let Some(seen) = seen
-                && seen
-                    .state
+            // Unchanged since it was last seen: nothing to parse, nothing to change.
+            if seen.is_some_and(|seen| {
+                seen.state
                     .as_ref()
                     .is_some_and(|(_, g)| *g == object.generation)
-            {
-                seen.touched = started;
+            }) {
                 continue;
             }
             match parse(&object) {
                 Ok(record) => {
                     let seen = Seen {
                         state: Some((record, object.generation)),
+                        removed: None,
                         touched: started,
+                        listed: true,
                     };
                     self.records.insert(object.name, seen);
                 }
@@ -142,16 +161,24 @@ impl Queue {
         self.view().learn(name, state, Some(since));
     }
 
+    /// Records that this process deleted `generation` of a key record, by a delete that began
+    /// at change count `since`.
+    pub(crate) fn observe_deleted(&self, name: &str, generation: Generation, since: u64) {
+        self.view()
+            .learn_with(name, None, Some(generation), Some(since));
+    }
+
     /// Applies a change that storage reported. Notifications may arrive late, twice or out of
     /// order; GCS generations only grow, so a change older than what the view holds is
     /// dropped. Anything stale that gets through costs one failed precondition and a read
     /// when the record is next written, and the scan corrects it in any case.
     pub fn notify(&self, change: Change) {
         let mut view = self.view();
+        // The newest generation the view knows of, written or deleted.
         let known = |view: &View, name: &str| {
             view.records
                 .get(name)
-                .and_then(|seen| seen.state.as_ref().map(|(_, g)| *g))
+                .and_then(|seen| seen.state.as_ref().map(|(_, g)| *g).or(seen.removed))
         };
         match change {
             Change::Written(object) if object.name.starts_with(KEYS) => {
@@ -163,9 +190,13 @@ impl Queue {
             }
             Change::Deleted { name, generation }
                 if name.starts_with(KEYS)
-                    && known(&view, &name).is_some_and(|g| g <= generation) =>
+                    && view
+                        .records
+                        .get(&name)
+                        .and_then(|seen| seen.state.as_ref())
+                        .is_some_and(|(_, g)| *g <= generation) =>
             {
-                view.learn(&name, None, None);
+                view.learn_with(&name, None, Some(generation), None);
             }
             _ => {}
         }
@@ -328,6 +359,17 @@ mod tests {
             generation: Generation(5),
         });
         assert!(queue.view_snapshot().queued.is_empty());
+        queue.notify(Change::Written(object("k/a", 4)));
+        assert!(
+            queue.view_snapshot().queued.is_empty(),
+            "a late write of a deleted generation"
+        );
+        queue.notify(Change::Written(object("k/a", 6)));
+        assert_eq!(queue.view_snapshot().queued.len(), 1, "created again");
+        queue.notify(Change::Deleted {
+            name: "k/a".into(),
+            generation: Generation(6),
+        });
         queue.notify(Change::Written(object("slot/00001", 9)));
         assert!(queue.view_snapshot().queued.is_empty(), "not a key record");
     }
