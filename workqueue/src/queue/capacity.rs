@@ -3,9 +3,10 @@
 //! one slot, so no more keys run at once than there are slots.
 //!
 //! Slots are kept while they are used: one heartbeat per process renews them every third of
-//! the lease and gives back those that stayed idle since the last beat. A steady stream of
-//! keys thus costs no slot writes at all; a process that dies leaves its slots to lapse, and
-//! any other takes them over once their lease has passed.
+//! the lease and gives back those that stayed idle since the last beat, and a dispatcher that
+//! finds nothing due gives back slots unused for half a minute. A steady stream of keys thus
+//! costs no slot writes at all; a process that dies leaves its slots to lapse, and any other
+//! takes them over once their lease has passed.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, Weak};
