@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
+use workqueue::client::ServiceClient;
 use workqueue::proto::ProcessRequest;
-use workqueue::proto::workqueue_service_client::WorkqueueServiceClient;
 
 use crate::args::duration;
 
@@ -15,7 +15,8 @@ pub(crate) struct EnqueueArgs {
     /// The keys to enqueue.
     #[arg(required = true)]
     keys: Vec<String>,
-    /// The receiver's gRPC address.
+    /// The receiver's gRPC address (`https://` for a Cloud Run service: called with a Google
+    /// ID token from the metadata server).
     #[arg(
         long,
         env = "WORKQUEUE_SERVICE",
@@ -31,9 +32,7 @@ pub(crate) struct EnqueueArgs {
 }
 
 pub(crate) async fn run(args: EnqueueArgs) -> anyhow::Result<()> {
-    let mut client = WorkqueueServiceClient::connect(args.workqueue.clone())
-        .await
-        .with_context(|| format!("failed to connect to the workqueue at {}", args.workqueue))?;
+    let client = ServiceClient::new(&args.workqueue, Duration::from_secs(30))?;
     let delay_seconds =
         i64::try_from(args.delay.as_secs() + u64::from(args.delay.subsec_nanos() > 0))?;
     for key in args.keys {
@@ -45,8 +44,7 @@ pub(crate) async fn run(args: EnqueueArgs) -> anyhow::Result<()> {
         client
             .process(request)
             .await
-            .map_err(|status| anyhow::anyhow!("{}: {}", status.code(), status.message()))
-            .with_context(|| format!("failed to enqueue {key:?}"))?;
+            .with_context(|| format!("failed to enqueue {key:?} at {}", args.workqueue))?;
         println!("enqueued {key}");
     }
     Ok(())

@@ -9,7 +9,8 @@
 //!   retry delays, key validation and encoding; [`clock`]: wall time, movable in tests.
 //! * [`queue`]: the queue rules of DESIGN §3 on top of the seam (its docs give the storage
 //!   layout and the operations each step costs); [`claim`]: an owned in-progress key.
-//! * [`receiver`]: the gRPC service clients enqueue through.
+//! * [`receiver`]: the gRPC service clients enqueue through; [`client`]: the gRPC client of
+//!   it (and of reconcilers, which serve the same service).
 //! * [`dispatcher`]: passes, triggers and runs against a reconciler; [`notification`]: the
 //!   bucket notifications that keep a dispatcher's view of the queue fresh.
 //! * [`reconciler`]: the SDK: the [`reconciler::Reconciler`] trait, [`reconciler::serve`] and
@@ -22,6 +23,7 @@
 
 pub mod backoff;
 pub mod claim;
+pub mod client;
 pub mod clock;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;

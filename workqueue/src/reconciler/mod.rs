@@ -29,10 +29,12 @@ mod wire;
 
 use async_trait::async_trait;
 
+pub use crate::client::InvalidAddress;
 pub use action::{Action, QueueKey, ReconcileError, Requeue};
+pub(crate) use id_token::audience_of;
 pub use id_token::{IdTokenError, IdTokenSource};
 pub use log::LogReconciler;
-pub use remote::{InvalidAddress, RemoteReconciler};
+pub use remote::RemoteReconciler;
 pub use server::{ReconcilerService, serve, service};
 
 /// Makes the world match the desired state of one key.

@@ -1,17 +1,13 @@
 //! A reconciler reached over gRPC: how the dispatcher calls user code in any language.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tonic::metadata::MetadataValue;
-use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
-use super::id_token::{IdTokenSource, audience_of};
 use super::wire::{response_to_action, status_to_error};
-use super::{Action, ReconcileError, Reconciler};
+use super::{Action, IdTokenSource, ReconcileError, Reconciler};
+use crate::client::{CallError, InvalidAddress, ServiceClient};
 use crate::proto::ProcessRequest;
-use crate::proto::workqueue_service_client::WorkqueueServiceClient;
 
 /// A reconciler at a gRPC address; the connection is made lazily and kept.
 ///
@@ -19,51 +15,22 @@ use crate::proto::workqueue_service_client::WorkqueueServiceClient;
 /// Google ID token for the service, from the metadata server.
 #[derive(Clone, Debug)]
 pub struct RemoteReconciler {
-    client: WorkqueueServiceClient<Channel>,
-    id_tokens: Option<Arc<IdTokenSource>>,
-}
-
-/// The address of a reconciler could not be used.
-#[derive(Debug, thiserror::Error)]
-#[error("invalid reconciler address {url:?}")]
-pub struct InvalidAddress {
-    url: String,
-    #[source]
-    source: tonic::transport::Error,
+    client: ServiceClient,
 }
 
 impl RemoteReconciler {
     /// A client for the reconciler at `url` (`http://host:port`, or `https://` with TLS and ID
     /// tokens); each call fails after `timeout`.
     pub fn new(url: &str, timeout: Duration) -> Result<Self, InvalidAddress> {
-        let invalid = |source| InvalidAddress {
-            url: url.to_owned(),
-            source,
-        };
-        let mut endpoint = Endpoint::from_shared(url.to_owned())
-            .map_err(invalid)?
-            .timeout(timeout)
-            .connect_timeout(Duration::from_secs(10))
-            .tcp_nodelay(true)
-            .http2_keep_alive_interval(Duration::from_secs(30));
-        let secure = url.starts_with("https://");
-        if secure {
-            endpoint = endpoint
-                .tls_config(ClientTlsConfig::new().with_webpki_roots())
-                .map_err(invalid)?;
-        }
-        let id_tokens = secure.then(|| Arc::new(IdTokenSource::new(audience_of(url))));
         Ok(Self {
-            client: WorkqueueServiceClient::new(endpoint.connect_lazy()),
-            id_tokens,
+            client: ServiceClient::new(url, timeout)?,
         })
     }
 
     /// The same client, presenting ID tokens from `source` on every call.
     pub fn with_id_tokens(self, source: IdTokenSource) -> Self {
         Self {
-            id_tokens: Some(Arc::new(source)),
-            ..self
+            client: self.client.with_id_tokens(source),
         }
     }
 }
@@ -71,22 +38,16 @@ impl RemoteReconciler {
 #[async_trait]
 impl Reconciler for RemoteReconciler {
     async fn reconcile(&self, key: &str, priority: i64) -> Result<Action, ReconcileError> {
-        let mut request = tonic::Request::new(ProcessRequest {
+        let request = ProcessRequest {
             key: key.to_owned(),
             priority,
             delay_seconds: 0,
-        });
-        if let Some(source) = &self.id_tokens {
+        };
+        match self.client.process(request).await {
+            Ok(response) => Ok(response_to_action(response)),
             // Without a token the call cannot succeed; it is a failed attempt, retried.
-            let token = source.token().await.map_err(ReconcileError::retry)?;
-            let value = MetadataValue::try_from(format!("Bearer {token}")).map_err(|_| {
-                ReconcileError::retry("the metadata server returned a malformed token")
-            })?;
-            request.metadata_mut().insert("authorization", value);
-        }
-        match self.client.clone().process(request).await {
-            Ok(response) => Ok(response_to_action(response.into_inner())),
-            Err(status) => Err(status_to_error(status)),
+            Err(CallError::Token(e)) => Err(ReconcileError::retry(e)),
+            Err(CallError::Status(status)) => Err(status_to_error(status)),
         }
     }
 }
@@ -100,7 +61,8 @@ mod tests {
     use axum::http::{HeaderMap, StatusCode};
 
     use super::*;
-    use crate::reconciler::{LogReconciler, service};
+    use crate::reconciler::{LogReconciler, audience_of, service};
+    use std::sync::Arc;
 
     #[derive(Default)]
     struct Metadata {
@@ -216,8 +178,8 @@ mod tests {
         assert_eq!(audience_of("https://rec:443"), "https://rec:443");
         let remote =
             RemoteReconciler::new("https://rec-abc.a.run.app", Duration::from_secs(5)).unwrap();
-        assert!(remote.id_tokens.is_some());
+        assert!(remote.client.uses_id_tokens());
         let plain = RemoteReconciler::new("http://127.0.0.1:1", Duration::from_secs(5)).unwrap();
-        assert!(plain.id_tokens.is_none());
+        assert!(!plain.client.uses_id_tokens());
     }
 }

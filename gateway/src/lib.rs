@@ -1,0 +1,1 @@
+//! GitHub webhooks and CloudEvents in, routed workqueue keys out.
