@@ -1,0 +1,141 @@
+//! CloudEvents over HTTP (spec v1.0.2, DESIGN §4.3): binary, structured and batch modes, read
+//! from headers and an already size-limited body with `cloudevents-sdk`'s HTTP binding.
+
+use axum::body::Bytes;
+use axum::http::HeaderMap;
+use axum::http::header::CONTENT_TYPE;
+use cloudevents::event::ExtensionValue;
+use cloudevents::{AttributesReader, Data, Event};
+use percent_encoding::percent_decode_str;
+
+use crate::incoming::{GitHubPayload, Incoming};
+use crate::webhook::TYPE_PREFIX;
+
+/// A request that is not a valid CloudEvent (or batch of them).
+#[derive(Debug, thiserror::Error)]
+#[error("not a valid CloudEvent: {0}")]
+pub struct EventError(String);
+
+/// The events of one request, in the mode its `Content-Type` names.
+pub fn parse(headers: &HeaderMap, body: Bytes) -> Result<Vec<Incoming>, EventError> {
+    let content_type = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if content_type.starts_with("application/cloudevents-batch") {
+        let events: Vec<Event> =
+            serde_json::from_slice(&body).map_err(|e| EventError(format!("batch: {e}")))?;
+        return events.into_iter().map(|e| to_incoming(e, false)).collect();
+    }
+    let binary = !content_type.starts_with("application/cloudevents");
+    let event = cloudevents::binding::http::to_event(headers, body.to_vec())
+        .map_err(|e| EventError(e.to_string()))?;
+    Ok(vec![to_incoming(event, binary)?])
+}
+
+/// The attributes routes match on; in binary mode, header values are percent-decoded first.
+fn to_incoming(event: Event, binary: bool) -> Result<Incoming, EventError> {
+    let text = |value: &str| -> Result<String, EventError> {
+        if binary {
+            percent_decode_str(value)
+                .decode_utf8()
+                .map(|v| v.into_owned())
+                .map_err(|_| EventError(format!("a header value is not UTF-8: {value:?}")))
+        } else {
+            Ok(value.to_owned())
+        }
+    };
+    let extensions = event
+        .iter_extensions()
+        .map(|(name, value)| {
+            let value = match value {
+                ExtensionValue::String(s) => text(s)?,
+                other => other.to_string(),
+            };
+            Ok((name.to_ascii_lowercase(), value))
+        })
+        .collect::<Result<_, EventError>>()?;
+    let github = github_payload(&event);
+    Ok(Incoming {
+        id: text(event.id())?,
+        ty: text(event.ty())?,
+        source: text(event.source())?,
+        subject: event.subject().map(text).transpose()?,
+        extensions,
+        github,
+    })
+}
+
+/// The delivery a GitHub event carries when it came from this gateway's bridge (its data is
+/// `{"when", "headers", "body"}`), so path routes work on events from a broker too.
+fn github_payload(event: &Event) -> Option<GitHubPayload> {
+    let github_event = event.ty().strip_prefix(TYPE_PREFIX)?;
+    let data: serde_json::Value = match event.data()? {
+        Data::Json(value) => value.clone(),
+        Data::Binary(bytes) => serde_json::from_slice(bytes).ok()?,
+        Data::String(text) => serde_json::from_str(text).ok()?,
+    };
+    let body = serde_json::to_vec(data.get("body")?).ok()?;
+    Some(GitHubPayload {
+        event: github_event.to_owned(),
+        body: Bytes::from(body),
+        headers: Vec::new(),
+        received: std::time::SystemTime::now(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (name, value) in pairs {
+            h.insert(*name, HeaderValue::from_static(value));
+        }
+        h
+    }
+
+    #[test]
+    fn binary_mode_should_percent_decode_header_values() {
+        let h = headers(&[
+            ("ce-specversion", "1.0"),
+            ("ce-id", "1"),
+            ("ce-source", "//src"),
+            ("ce-type", "t"),
+            ("ce-subject", "a%20b"),
+            ("ce-pullrequesturl", "https://github.com/o/r/pull/1%E2%9C%93"),
+            ("content-type", "application/json"),
+        ]);
+        let events = parse(&h, Bytes::from_static(b"{}")).unwrap();
+        assert_eq!(events[0].subject.as_deref(), Some("a b"));
+        assert_eq!(
+            events[0].extension("pullrequesturl"),
+            Some("https://github.com/o/r/pull/1\u{2713}")
+        );
+    }
+
+    #[test]
+    fn structured_and_batch_modes_should_parse() {
+        let one = r#"{"specversion":"1.0","id":"1","source":"s","type":"t","k":"v","data":{"x":1}}"#;
+        let h = headers(&[("content-type", "application/cloudevents+json")]);
+        let events = parse(&h, Bytes::from(one)).unwrap();
+        assert_eq!(events[0].extension("k"), Some("v"));
+        let h = headers(&[("content-type", "application/cloudevents-batch+json")]);
+        let events = parse(&h, Bytes::from(format!("[{one},{one}]"))).unwrap();
+        assert_eq!(events.len(), 2);
+    }
+
+    #[test]
+    fn malformed_events_should_be_refused() {
+        let h = headers(&[("content-type", "application/cloudevents+json")]);
+        assert!(parse(&h, Bytes::from_static(b"{\"id\":\"1\"}")).is_err());
+        assert!(parse(&h, Bytes::from_static(b"not json")).is_err());
+        let h = headers(&[("ce-specversion", "1.0"), ("ce-id", "1")]);
+        assert!(parse(&h, Bytes::new()).is_err(), "no source or type");
+        let h = headers(&[("content-type", "application/cloudevents-batch+json")]);
+        assert!(parse(&h, Bytes::from_static(b"{}")).is_err(), "a batch is an array");
+    }
+}

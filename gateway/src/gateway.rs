@@ -1,0 +1,158 @@
+//! The gateway: its routes with their workqueues, the secrets, the sink, and what it does with
+//! one event (route it, enqueue its keys, forward it).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::TryStreamExt;
+use tracing::{debug, warn};
+
+use crate::enqueue::{Enqueue, EnqueueError, RemoteWorkqueue};
+use crate::github_api::GitHubApi;
+use crate::incoming::Incoming;
+use crate::keys::keys_for;
+use crate::metrics::GatewayMetrics;
+use crate::route::{KeyRule, Route};
+use crate::signature::Secrets;
+use crate::sink::Sink;
+
+/// How many keys of one event are enqueued at once.
+const ENQUEUE_CONCURRENCY: usize = 16;
+
+/// What the gateway is made of.
+#[derive(Debug)]
+pub struct GatewayConfig {
+    /// The routes, in order.
+    pub routes: Vec<Route>,
+    /// Where keys go for routes that name no workqueue of their own.
+    pub workqueue: Arc<dyn Enqueue>,
+    /// The webhook secrets.
+    pub secrets: Secrets,
+    /// The `source` of GitHub events; `None` for the request's host.
+    pub source: Option<String>,
+    /// The GitHub API's base URL; `None` for api.github.com.
+    pub github_api: Option<String>,
+    /// Where converted GitHub events are forwarded, if anywhere.
+    pub sink: Option<String>,
+    /// How long one call to a workqueue or the sink may take.
+    pub call_timeout: Duration,
+}
+
+/// A running gateway; shared by its handlers.
+#[derive(Debug)]
+pub struct Gateway {
+    routes: Vec<(Route, Arc<dyn Enqueue>)>,
+    pub(crate) secrets: Secrets,
+    pub(crate) source: Option<String>,
+    github: Option<GitHubApi>,
+    sink: Option<Sink>,
+    pub(crate) metrics: GatewayMetrics,
+}
+
+/// Why an event was not handled.
+#[derive(Debug, thiserror::Error)]
+pub enum HandleError {
+    /// A key was refused as invalid: the event is bad input.
+    #[error(transparent)]
+    Refused(EnqueueError),
+    /// The workqueue, the sink or the GitHub API failed: a retry may succeed.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl Gateway {
+    /// Sets up the gateway: a client per distinct route workqueue, the GitHub API when a path
+    /// route needs it, the sink.
+    pub fn new(config: GatewayConfig, metrics: GatewayMetrics) -> anyhow::Result<Self> {
+        let mut remotes: Vec<(String, Arc<dyn Enqueue>)> = Vec::new();
+        let mut routes = Vec::new();
+        for route in config.routes {
+            let target = match &route.workqueue {
+                None => config.workqueue.clone(),
+                Some(url) => match remotes.iter().find(|(u, _)| u == url) {
+                    Some((_, target)) => target.clone(),
+                    None => {
+                        let target: Arc<dyn Enqueue> =
+                            Arc::new(RemoteWorkqueue::new(url, config.call_timeout)?);
+                        remotes.push((url.clone(), target.clone()));
+                        target
+                    }
+                },
+            };
+            routes.push((route, target));
+        }
+        let needs_github = routes
+            .iter()
+            .any(|(r, _)| matches!(r.key, KeyRule::Path { .. }));
+        let github = needs_github
+            .then(|| GitHubApi::from_env(config.github_api.as_deref()))
+            .transpose()?;
+        let sink = config
+            .sink
+            .map(|url| Sink::new(&url, config.call_timeout))
+            .transpose()?;
+        Ok(Self {
+            routes,
+            secrets: config.secrets,
+            source: config.source,
+            github,
+            sink,
+            metrics,
+        })
+    }
+
+    /// Routes one event and enqueues its keys (and forwards it to the sink, for a GitHub
+    /// delivery); returns how many keys it enqueued once they are all stored.
+    pub async fn handle(&self, event: &Incoming, forward: bool) -> Result<usize, HandleError> {
+        let started = Instant::now();
+        let sending = async {
+            match (&self.sink, forward) {
+                (Some(sink), true) => sink
+                    .send(event)
+                    .await
+                    .map_err(|e| HandleError::Unavailable(e.to_string())),
+                _ => Ok(()),
+            }
+        };
+        let (enqueued, sent) = tokio::join!(self.enqueue_keys(event), sending);
+        sent?;
+        let enqueued = enqueued?;
+        if enqueued > 0 {
+            self.metrics
+                .enqueue_latency(started.elapsed().as_secs_f64());
+        }
+        Ok(enqueued)
+    }
+
+    async fn enqueue_keys(&self, event: &Incoming) -> Result<usize, HandleError> {
+        let mut total = 0;
+        for (route, target) in &self.routes {
+            let keys = keys_for(route, event, self.github.as_ref())
+                .await
+                .map_err(|e| HandleError::Unavailable(format!("route {}: {e:#}", route.name)))?;
+            if keys.is_empty() {
+                continue;
+            }
+            debug!(route = %route.name, keys = keys.len(), event = %event.id, "routing");
+            futures::stream::iter(keys.iter().map(Ok))
+                .try_for_each_concurrent(ENQUEUE_CONCURRENCY, |key| async move {
+                    target.enqueue(key, route.priority).await.map_err(|e| match e {
+                        refused @ EnqueueError::Refused { .. } => HandleError::Refused(refused),
+                        unavailable => {
+                            warn!(route = %route.name, error = %unavailable, "failed to enqueue");
+                            HandleError::Unavailable(unavailable.to_string())
+                        }
+                    })
+                })
+                .await?;
+            self.metrics.keys(&route.name, keys.len());
+            total += keys.len();
+        }
+        Ok(total)
+    }
+
+    /// The routes, in order.
+    pub fn routes(&self) -> impl Iterator<Item = &Route> {
+        self.routes.iter().map(|(r, _)| r)
+    }
+}

@@ -1,0 +1,113 @@
+//! Path patterns: which files of a repository become keys, and the key each one becomes.
+//! Shared by the gateway's path routes and the resync, so both name a file the same way.
+
+use regex::Regex;
+
+/// Anchored path patterns, each with exactly one capture group, tried in order.
+#[derive(Clone, Debug)]
+pub struct PathPatterns {
+    patterns: Vec<Regex>,
+}
+
+/// A pattern that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum PatternError {
+    /// The pattern is not a valid regular expression.
+    #[error("invalid path pattern {pattern:?}: {source}")]
+    Invalid {
+        /// The pattern as given.
+        pattern: String,
+        /// Why it does not compile.
+        #[source]
+        source: Box<regex::Error>,
+    },
+    /// The pattern has no capture group, or more than one.
+    #[error("path pattern {pattern:?} has {groups} capture groups; it must have exactly one")]
+    Groups {
+        /// The pattern as given.
+        pattern: String,
+        /// How many it has.
+        groups: usize,
+    },
+    /// No pattern was given.
+    #[error("no path pattern was given")]
+    None,
+}
+
+impl PathPatterns {
+    /// Compiles `patterns`, anchoring each (`^(?:...)$`); refuses one that is invalid or that
+    /// does not have exactly one capture group, naming it.
+    pub fn new<S: AsRef<str>>(patterns: &[S]) -> Result<Self, PatternError> {
+        if patterns.is_empty() {
+            return Err(PatternError::None);
+        }
+        let compiled = patterns
+            .iter()
+            .map(|p| {
+                let pattern = p.as_ref();
+                let body = pattern.strip_prefix('^').unwrap_or(pattern);
+                let body = body.strip_suffix('$').unwrap_or(body);
+                let regex =
+                    Regex::new(&format!("^(?:{body})$")).map_err(|e| PatternError::Invalid {
+                        pattern: pattern.to_owned(),
+                        source: Box::new(e),
+                    })?;
+                match regex.captures_len() - 1 {
+                    1 => Ok(regex),
+                    groups => Err(PatternError::Groups {
+                        pattern: pattern.to_owned(),
+                        groups,
+                    }),
+                }
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self { patterns: compiled })
+    }
+
+    /// What the first matching pattern captures of `path`, if any pattern matches.
+    pub fn capture<'p>(&self, path: &'p str) -> Option<&'p str> {
+        self.patterns
+            .iter()
+            .find_map(|re| re.captures(path))
+            .and_then(|c| c.get(1))
+            .map(|m| m.as_str())
+    }
+
+    /// The key for `path` in `repository` (`owner/repo`) on `branch`:
+    /// `https://github.com/<owner>/<repo>/blob/<branch>/<captured>`.
+    pub fn key(&self, repository: &str, branch: &str, path: &str) -> Option<String> {
+        self.capture(path)
+            .map(|captured| format!("https://github.com/{repository}/blob/{branch}/{captured}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_should_be_anchored_and_keep_the_first_match() {
+        let patterns = PathPatterns::new(&["config/(.+)\\.yaml", "^(docs)/.*$"]).unwrap();
+        assert_eq!(patterns.capture("config/a/b.yaml"), Some("a/b"));
+        assert_eq!(patterns.capture("x/config/a.yaml"), None, "anchored at the start");
+        assert_eq!(patterns.capture("config/a.yaml.bak"), None, "anchored at the end");
+        assert_eq!(
+            patterns.key("o/r", "main", "docs/index.md").as_deref(),
+            Some("https://github.com/o/r/blob/main/docs")
+        );
+    }
+
+    #[test]
+    fn bad_patterns_should_be_refused_by_name() {
+        for (pattern, expect) in [
+            ("config/.+", "0 capture groups"),
+            ("(a)/(b)", "2 capture groups"),
+            ("(unclosed", "invalid path pattern"),
+        ] {
+            let err = PathPatterns::new(&[pattern]).unwrap_err().to_string();
+            assert!(err.contains(pattern) && err.contains(expect), "{err}");
+        }
+        assert!(PathPatterns::new::<&str>(&[]).is_err());
+        assert!(PathPatterns::new(&["(?:non)-(capturing)"]).is_ok());
+    }
+}

@@ -1,0 +1,255 @@
+//! Routes (DESIGN §4.4): exact-match filters on an event's attributes, a rule that makes keys
+//! of it, a priority and the workqueue the keys go to.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+use crate::paths::PathPatterns;
+
+/// The default priority of event-driven work.
+pub const DEFAULT_PRIORITY: i64 = 100;
+/// The default extension keys are read from.
+pub const DEFAULT_EXTENSION_KEY: &str = "pullrequesturl";
+
+/// One route.
+#[derive(Clone, Debug)]
+pub struct Route {
+    /// Its name, in metrics and logs.
+    pub name: String,
+    /// Any one of these must match (none: every event matches).
+    pub filters: Vec<Filter>,
+    /// How keys are made.
+    pub key: KeyRule,
+    /// The keys' priority.
+    pub priority: i64,
+    /// The workqueue the keys go to; `None` for the gateway's default one.
+    pub workqueue: Option<String>,
+}
+
+/// Attribute values that must all match exactly.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Filter(pub BTreeMap<String, String>);
+
+/// How a route turns an event into keys.
+#[derive(Clone, Debug)]
+pub enum KeyRule {
+    /// The key is the value of this extension attribute; an event without it is skipped.
+    Extension(String),
+    /// Every file a push to the repository's default branch changed, matched against the
+    /// patterns.
+    Path {
+        /// `owner/repo`.
+        repository: String,
+        /// The patterns.
+        patterns: PathPatterns,
+    },
+}
+
+impl Filter {
+    /// Whether every attribute of the filter has its value in the event.
+    pub fn matches(&self, attribute: impl Fn(&str) -> Option<String>) -> bool {
+        self.0
+            .iter()
+            .all(|(name, value)| attribute(name).as_deref() == Some(value.as_str()))
+    }
+
+    /// Parses `KEY=VALUE` pairs into one filter.
+    pub fn from_pairs<S: AsRef<str>>(pairs: &[S]) -> anyhow::Result<Self> {
+        let mut map = BTreeMap::new();
+        for pair in pairs {
+            let pair = pair.as_ref();
+            let Some((name, value)) = pair.split_once('=') else {
+                bail!("filter {pair:?} is not KEY=VALUE");
+            };
+            check_attribute_name(name)?;
+            map.insert(name.to_owned(), value.to_owned());
+        }
+        Ok(Self(map))
+    }
+}
+
+impl Route {
+    /// Whether the event passes the route's filters.
+    pub fn accepts(&self, attribute: impl Fn(&str) -> Option<String> + Copy) -> bool {
+        self.filters.is_empty() || self.filters.iter().any(|f| f.matches(attribute))
+    }
+}
+
+/// Attribute names are lower-case letters and digits (CloudEvents).
+fn check_attribute_name(name: &str) -> anyhow::Result<()> {
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    {
+        bail!("{name:?} is not a CloudEvents attribute name (lower-case letters and digits)");
+    }
+    Ok(())
+}
+
+/// A routes file (TOML): `[[route]]` tables.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoutesFile {
+    #[serde(default)]
+    route: Vec<RouteSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RouteSpec {
+    name: Option<String>,
+    workqueue: Option<String>,
+    priority: Option<i64>,
+    extension_key: Option<String>,
+    repository: Option<String>,
+    path_patterns: Option<Vec<String>>,
+    #[serde(default)]
+    filters: Vec<BTreeMap<String, String>>,
+}
+
+/// Reads a routes file.
+///
+/// ```toml
+/// [[route]]
+/// name = "pr-checks"                       # optional
+/// workqueue = "https://wq.example.run.app" # optional: the gateway's --workqueue
+/// priority = 100                           # optional
+/// extension_key = "pullrequesturl"         # the default rule
+/// filters = [{ type = "dev.chainguard.github.pull_request" },
+///            { type = "dev.chainguard.github.check_run", action = "completed" }]
+///
+/// [[route]]
+/// repository = "owner/repo"
+/// path_patterns = ['^config/(.+)\.yaml$']
+/// ```
+pub fn load_routes(path: &Path) -> anyhow::Result<Vec<Route>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("failed to read the routes file {}", path.display()))?;
+    parse_routes(&text).with_context(|| format!("invalid routes file {}", path.display()))
+}
+
+/// Parses the text of a routes file.
+pub fn parse_routes(text: &str) -> anyhow::Result<Vec<Route>> {
+    let file: RoutesFile = toml::from_str(text)?;
+    if file.route.is_empty() {
+        bail!("it declares no [[route]]");
+    }
+    file.route
+        .into_iter()
+        .enumerate()
+        .map(|(i, spec)| {
+            let name = spec.name.clone().unwrap_or_else(|| format!("route-{}", i + 1));
+            build(spec).with_context(|| format!("route {name:?}")).map(|mut r| {
+                r.name = name;
+                r
+            })
+        })
+        .collect()
+}
+
+fn build(spec: RouteSpec) -> anyhow::Result<Route> {
+    let filters = spec
+        .filters
+        .into_iter()
+        .map(|map| {
+            map.keys().try_for_each(|k| check_attribute_name(k))?;
+            Ok(Filter(map))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let key = match (spec.extension_key, spec.repository, spec.path_patterns) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+            bail!("give extension_key, or repository and path_patterns, not both")
+        }
+        (None, Some(repository), Some(patterns)) => path_rule(&repository, &patterns)?,
+        (None, Some(_), None) | (None, None, Some(_)) => {
+            bail!("a path route needs both repository and path_patterns")
+        }
+        (extension, None, None) => {
+            let name = extension.unwrap_or_else(|| DEFAULT_EXTENSION_KEY.to_owned());
+            check_attribute_name(&name)?;
+            KeyRule::Extension(name)
+        }
+    };
+    Ok(Route {
+        name: String::new(),
+        filters,
+        key,
+        priority: spec.priority.unwrap_or(DEFAULT_PRIORITY),
+        workqueue: spec.workqueue,
+    })
+}
+
+/// A path rule for `repository` (`owner/repo`).
+pub fn path_rule<S: AsRef<str>>(repository: &str, patterns: &[S]) -> anyhow::Result<KeyRule> {
+    let valid = repository
+        .split_once('/')
+        .is_some_and(|(o, r)| !o.is_empty() && !r.is_empty() && !r.contains('/'));
+    if !valid {
+        bail!("repository {repository:?} is not OWNER/REPO");
+    }
+    Ok(KeyRule::Path {
+        repository: repository.to_owned(),
+        patterns: PathPatterns::new(patterns)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_routes_file_should_declare_extension_and_path_routes() {
+        let routes = parse_routes(
+            r#"
+            [[route]]
+            name = "prs"
+            workqueue = "http://127.0.0.1:1"
+            filters = [{ type = "a" }, { type = "b", action = "opened" }]
+
+            [[route]]
+            priority = 0
+            repository = "o/r"
+            path_patterns = ['^config/(.+)\.yaml$']
+            "#,
+        )
+        .unwrap();
+        assert_eq!(routes.len(), 2);
+        assert_eq!(routes[0].name, "prs");
+        assert!(matches!(&routes[0].key, KeyRule::Extension(k) if k == "pullrequesturl"));
+        assert_eq!(routes[0].priority, 100);
+        let attr = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        assert!(routes[0].accepts(attr(&[("type", "a")])));
+        assert!(routes[0].accepts(attr(&[("type", "b"), ("action", "opened")])));
+        assert!(!routes[0].accepts(attr(&[("type", "b"), ("action", "closed")])));
+        assert!(matches!(&routes[1].key, KeyRule::Path { repository, .. } if repository == "o/r"));
+        assert_eq!(routes[1].name, "route-2");
+    }
+
+    #[test]
+    fn bad_routes_should_be_refused_with_the_reason() {
+        for (text, expect) in [
+            ("[[route]]\nrepository = 'o/r'\npath_patterns = ['no-group']", "no-group"),
+            ("[[route]]\nextension_key = 'x'\nrepository = 'o/r'", "not both"),
+            ("[[route]]\nrepository = 'o/r'", "needs both"),
+            ("[[route]]\nfilters = [{ Type = 'x' }]", "attribute name"),
+            ("[[route]]\nunknown = 1", "unknown"),
+            ("", "no [[route]]"),
+        ] {
+            let err = format!("{:#}", parse_routes(text).unwrap_err());
+            assert!(err.contains(expect), "{text:?}: {err}");
+        }
+        assert!(Filter::from_pairs(&["type"]).is_err());
+        assert!(path_rule("just-a-name", &["(x)"]).is_err());
+    }
+}

@@ -1,0 +1,155 @@
+//! The HTTP front: `POST /webhook` for GitHub, `POST /events` for CloudEvents, with the
+//! answers DESIGN §4 asks for: 400 malformed, 401 bad signature, 413 too large, 202 accepted
+//! (whether or not keys came of it), 503 when the workqueue or the sink failed. Accepted
+//! answers have no body; keys are stored before the answer, within a deadline under GitHub's
+//! 10 seconds.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use tracing::{info, warn};
+
+use crate::gateway::{Gateway, HandleError};
+use crate::metrics::Outcome;
+use crate::{events, webhook};
+
+/// The largest body taken (GitHub's payload limit is 25 MB), enforced while reading, chunked
+/// bodies included.
+pub const MAX_BODY: usize = 25 * 1024 * 1024;
+
+/// How long one request may take to enqueue its keys: GitHub gives up after 10 s.
+const DEADLINE: Duration = Duration::from_secs(8);
+
+/// The gateway's routes: `POST /webhook` and `POST /events`.
+pub fn router(gateway: Arc<Gateway>) -> Router {
+    Router::new()
+        .route("/webhook", post(on_webhook))
+        .route("/events", post(on_events))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(gateway)
+}
+
+fn answer(status: StatusCode, message: impl Into<String>) -> Response {
+    let message = message.into();
+    if message.is_empty() {
+        status.into_response()
+    } else {
+        (status, format!("{message}\n")).into_response()
+    }
+}
+
+/// What a body rejection means: too large (413), or not readable (400).
+fn rejected(rejection: &BytesRejection) -> (Outcome, Response) {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        let message = format!("the body is over the limit of {MAX_BODY} bytes");
+        (Outcome::TooLarge, answer(StatusCode::PAYLOAD_TOO_LARGE, message))
+    } else {
+        (Outcome::Malformed, answer(StatusCode::BAD_REQUEST, rejection.body_text()))
+    }
+}
+
+async fn on_webhook(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let event_name = headers
+        .get("x-github-event")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let (outcome, response) = webhook(&gateway, &headers, body).await;
+    gateway.metrics.delivery(&event_name, outcome);
+    response
+}
+
+async fn webhook(
+    gateway: &Gateway,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> (Outcome, Response) {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return rejected(&rejection),
+    };
+    let signature = |name: &str| headers.get(name).map(|v| v.as_bytes());
+    if let Err(e) = gateway.secrets.verify(
+        signature("x-hub-signature-256"),
+        signature("x-hub-signature"),
+        &body,
+    ) {
+        warn!(error = %e, "refused a webhook delivery");
+        return (Outcome::Unauthorized, answer(StatusCode::UNAUTHORIZED, e.to_string()));
+    }
+    let event = match webhook::to_incoming(headers, body, gateway.source.as_deref()) {
+        Ok(event) => event,
+        Err(e) => return (Outcome::Malformed, answer(StatusCode::BAD_REQUEST, e.to_string())),
+    };
+    let outcome = handle(gateway, &event, true).await;
+    if let (Outcome::Enqueued | Outcome::Skipped, _) = &outcome {
+        info!(delivery = %event.id, event = %event.ty, outcome = ?outcome.0, "webhook delivery");
+    }
+    outcome
+}
+
+async fn on_events(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let (outcome, response) = cloudevents(&gateway, &headers, body).await;
+    gateway.metrics.cloudevents(outcome);
+    response
+}
+
+async fn cloudevents(
+    gateway: &Gateway,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> (Outcome, Response) {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return rejected(&rejection),
+    };
+    let incoming = match events::parse(headers, body) {
+        Ok(events) => events,
+        Err(e) => return (Outcome::Malformed, answer(StatusCode::BAD_REQUEST, e.to_string())),
+    };
+    let mut result = (Outcome::Skipped, answer(StatusCode::ACCEPTED, ""));
+    for event in &incoming {
+        let outcome = handle(gateway, event, false).await;
+        match outcome.0 {
+            Outcome::Enqueued => result = outcome,
+            Outcome::Skipped => {}
+            _ => return outcome,
+        }
+    }
+    result
+}
+
+/// Routes and enqueues one event within the deadline.
+async fn handle(gateway: &Gateway, event: &crate::Incoming, forward: bool) -> (Outcome, Response) {
+    match tokio::time::timeout(DEADLINE, gateway.handle(event, forward)).await {
+        Ok(Ok(0)) => (Outcome::Skipped, answer(StatusCode::ACCEPTED, "")),
+        Ok(Ok(_)) => (Outcome::Enqueued, answer(StatusCode::ACCEPTED, "")),
+        Ok(Err(HandleError::Refused(e))) => {
+            (Outcome::Malformed, answer(StatusCode::BAD_REQUEST, e.to_string()))
+        }
+        Ok(Err(HandleError::Unavailable(e))) => {
+            warn!(event = %event.id, error = %e, "failed to handle an event");
+            (Outcome::Unavailable, answer(StatusCode::SERVICE_UNAVAILABLE, e))
+        }
+        Err(_) => {
+            warn!(event = %event.id, "handling an event took too long");
+            let message = format!("the keys were not stored within {DEADLINE:?}");
+            (Outcome::Unavailable, answer(StatusCode::SERVICE_UNAVAILABLE, message))
+        }
+    }
+}
