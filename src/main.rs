@@ -18,7 +18,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Everything in one process on local storage: receiver and dispatcher.
+    /// Everything in one process on local storage: receiver, dispatcher and gateway.
     Dev(cmd::dev::DevArgs),
     /// The gRPC receiver clients enqueue keys through.
     Receiver(cmd::receiver::ReceiverArgs),
@@ -28,6 +28,10 @@ enum Command {
     Queue(cmd::queue::QueueArgs),
     /// Enqueue keys through a receiver (a gRPC client).
     Enqueue(cmd::enqueue::EnqueueArgs),
+    /// GitHub webhooks and CloudEvents in, routed keys out to a workqueue.
+    Gateway(cmd::gateway::GatewayArgs),
+    /// Replay a webhook payload as GitHub would send it.
+    Webhook(cmd::webhook::WebhookArgs),
 }
 
 #[tokio::main]
@@ -36,13 +40,18 @@ async fn main() -> std::process::ExitCode {
     logging::init();
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
-    let long_running = !matches!(cli.command, Command::Queue(_) | Command::Enqueue(_));
+    let long_running = !matches!(
+        cli.command,
+        Command::Queue(_) | Command::Enqueue(_) | Command::Webhook(_)
+    );
     let result = match cli.command {
         Command::Dev(args) => cmd::dev::run(args, shutdown).await,
         Command::Receiver(args) => cmd::receiver::run(args, shutdown).await,
         Command::Dispatcher(args) => cmd::dispatcher::run(args, shutdown).await,
         Command::Queue(args) => cmd::queue::run(args).await,
         Command::Enqueue(args) => cmd::enqueue::run(args).await,
+        Command::Gateway(args) => cmd::gateway::run(args, shutdown).await,
+        Command::Webhook(args) => cmd::webhook::run(args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

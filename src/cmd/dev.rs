@@ -1,4 +1,5 @@
-//! `reconcilers dev`: receiver and dispatcher in one process, on local storage by default.
+//! `reconcilers dev`: receiver, dispatcher and gateway in one process, on local storage by
+//! default.
 
 use std::sync::Arc;
 
@@ -7,7 +8,14 @@ use tokio_util::sync::CancellationToken;
 use workqueue::reconciler::{LogReconciler, Reconciler, RemoteReconciler};
 use workqueue::service::{Service, run as run_service};
 
+use gateway::enqueue::LocalWorkqueue;
+use gateway::metrics::GatewayMetrics;
+use gateway::signature::Secrets;
+use tracing::info;
+
 use crate::args::{DispatchArgs, GrpcListenArgs, ListenArgs, StorageArgs};
+use crate::cmd::gateway::RouteArgs;
+use crate::cmd::webhook::DEV_SECRET;
 
 /// Options of `reconcilers dev`.
 #[derive(Debug, Args)]
@@ -25,6 +33,8 @@ pub(crate) struct DevArgs {
     reconciler: Option<String>,
     #[command(flatten)]
     dispatch: DispatchArgs,
+    #[command(flatten)]
+    routes: RouteArgs,
 }
 
 pub(crate) async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -33,7 +43,22 @@ pub(crate) async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::R
         Some(url) => Arc::new(RemoteReconciler::new(url, args.dispatch.reconcile_timeout)?),
         None => Arc::new(LogReconciler),
     };
+    let mut secrets = Secrets::from_env();
+    if secrets.is_empty() {
+        info!("no WEBHOOK_SECRET is set: /webhook accepts deliveries signed with the secret \"dev\"");
+        secrets = Secrets::new([DEV_SECRET]);
+    }
+    // Checked now, so a bad route is an error before anything listens.
+    args.routes.routes()?;
+    let routes = args.routes;
     let service = Service {
+        extra_http: Some(Box::new(move |queue, registry| {
+            let metrics = GatewayMetrics::default();
+            metrics.register(registry);
+            let local = Arc::new(LocalWorkqueue::new(queue.clone()));
+            let gateway = routes.gateway(local, secrets, metrics)?;
+            Ok(gateway::server::router(Arc::new(gateway)))
+        })),
         queue: args.dispatch.queue()?,
         dispatcher: Some((reconciler, args.dispatch.dispatcher(&storage)?)),
         http: args.listen.http("127.0.0.1:8080")?,

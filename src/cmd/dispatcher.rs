@@ -31,6 +31,7 @@ pub(crate) async fn run(args: DispatcherArgs, shutdown: CancellationToken) -> an
         args.dispatch.reconcile_timeout,
     )?);
     let service = Service {
+        extra_http: None,
         queue: args.dispatch.queue()?,
         dispatcher: Some((reconciler, args.dispatch.dispatcher(&storage)?)),
         http: args.listen.http("127.0.0.1:8080")?,

@@ -3,5 +3,7 @@
 pub(crate) mod dev;
 pub(crate) mod dispatcher;
 pub(crate) mod enqueue;
+pub(crate) mod gateway;
 pub(crate) mod queue;
 pub(crate) mod receiver;
+pub(crate) mod webhook;

@@ -20,6 +20,7 @@ pub(crate) struct ReceiverArgs {
 
 pub(crate) async fn run(args: ReceiverArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
     let service = Service {
+        extra_http: None,
         storage: args.storage.resolve(None)?,
         queue: QueueConfig::default(),
         http: args.listen.http("127.0.0.1:8080")?,

@@ -286,6 +286,22 @@ impl Metrics {
     }
 }
 
+/// A registry whose series carry the labels the reference dashboards select by:
+/// `service_name` and `revision_name`, from the `K_SERVICE` and `K_REVISION` variables Cloud
+/// Run sets.
+pub fn labelled_registry() -> Registry {
+    let labels = [("service_name", "K_SERVICE"), ("revision_name", "K_REVISION")]
+        .into_iter()
+        .filter_map(|(label, variable)| {
+            let value = std::env::var(variable).ok().filter(|v| !v.is_empty())?;
+            Some((
+                std::borrow::Cow::Borrowed(label),
+                std::borrow::Cow::Owned(value),
+            ))
+        });
+    Registry::with_labels(labels)
+}
+
 /// Renders `registry` as OpenMetrics text.
 pub fn render(registry: &Registry) -> String {
     let mut out = String::new();

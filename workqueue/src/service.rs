@@ -2,7 +2,6 @@
 //! its HTTP side (`/healthz`, `/metrics`, triggers) and gRPC side (the receiver and the
 //! standard health service), until shutdown.
 
-use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -31,7 +30,15 @@ pub struct Service {
     pub grpc: Option<SocketAddr>,
     /// The dispatcher, when this process dispatches.
     pub dispatcher: Option<(Arc<dyn Reconciler>, DispatcherConfig)>,
+    /// More HTTP routes, made once the queue is open (the gateway, in `dev`).
+    pub extra_http: Option<ExtraRoutes>,
 }
+
+/// Makes extra HTTP routes from the process's queue, registering their metrics.
+pub type ExtraRoutes = Box<
+    dyn FnOnce(&Queue, &mut Registry) -> Result<axum::Router, Box<dyn std::error::Error + Send + Sync>>
+        + Send,
+>;
 
 /// Why a service could not run.
 #[derive(Debug, thiserror::Error)]
@@ -47,24 +54,12 @@ pub enum ServiceError {
         "the storage holds {0:?}, an object of the workqueue's first layout, which this version does not read: stop the processes of the previous version and run `reconcilers queue migrate` (it moves every readable object and names the others, to be looked at and deleted by hand)"
     )]
     Legacy(String),
+    /// The extra HTTP routes could not be set up.
+    #[error(transparent)]
+    Setup(Box<dyn std::error::Error + Send + Sync>),
     /// A listener could not be bound or failed.
     #[error(transparent)]
     Serve(#[from] std::io::Error),
-}
-
-/// The labels the reference dashboards select series by: `service_name` and
-/// `revision_name`, from the `K_SERVICE` and `K_REVISION` variables Cloud Run sets.
-fn cloud_run_labels() -> Vec<(Cow<'static, str>, Cow<'static, str>)> {
-    [
-        ("service_name", "K_SERVICE"),
-        ("revision_name", "K_REVISION"),
-    ]
-    .into_iter()
-    .filter_map(|(label, variable)| {
-        let value = std::env::var(variable).ok().filter(|v| !v.is_empty())?;
-        Some((Cow::Borrowed(label), Cow::Owned(value)))
-    })
-    .collect()
 }
 
 /// Runs `service` until `shutdown` fires, then drains: the dispatcher hands its in-flight keys
@@ -76,7 +71,7 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<(), Se
         .await
         .map_err(ServiceError::Storage)?;
     let metrics = Metrics::new();
-    let mut registry = Registry::with_labels(cloud_run_labels().into_iter());
+    let mut registry = crate::metrics::labelled_registry();
     metrics.register(&mut registry);
     let queue = Queue::with_parts(
         storage,
@@ -108,7 +103,14 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<(), Se
         }
         None => None,
     };
-    let http = crate::http::router(Arc::new(registry), trigger);
+    let extra = match service.extra_http {
+        Some(make) => Some(make(&queue, &mut registry).map_err(ServiceError::Setup)?),
+        None => None,
+    };
+    let mut http = crate::http::router(Arc::new(registry), trigger);
+    if let Some(extra) = extra {
+        http = http.merge(extra);
+    }
 
     let dispatching = dispatcher.map(|d| tokio::spawn(d.run(shutdown.clone())));
     info!(storage = %service.storage, "workqueue running");

@@ -1,0 +1,150 @@
+//! `reconcilers gateway`: GitHub webhooks and CloudEvents in, keys out to a workqueue.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::bail;
+use clap::Args;
+use gateway::enqueue::{Enqueue, RemoteWorkqueue};
+use gateway::metrics::GatewayMetrics;
+use gateway::route::{DEFAULT_EXTENSION_KEY, DEFAULT_PRIORITY, Filter, KeyRule, Route, load_routes, path_rule};
+use gateway::signature::Secrets;
+use gateway::{Gateway, GatewayConfig};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::args::ListenArgs;
+
+/// How long one call to a workqueue or the sink may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The routes: a routes file, or the one route the flags make.
+#[derive(Debug, Args)]
+pub(crate) struct RouteArgs {
+    /// A TOML file of [[route]] tables, each with its own filters, key rule, priority and
+    /// workqueue (instead of the flags below).
+    #[arg(long, env = "GATEWAY_ROUTES")]
+    routes: Option<PathBuf>,
+    /// The extension attribute whose value is the key.
+    #[arg(long, default_value = DEFAULT_EXTENSION_KEY)]
+    extension_key: String,
+    /// Only events with this attribute value (type, source, subject or an extension);
+    /// repeated filters must all match.
+    #[arg(long = "filter", value_name = "KEY=VALUE")]
+    filters: Vec<String>,
+    /// The keys' priority.
+    #[arg(long, default_value_t = DEFAULT_PRIORITY, allow_negative_numbers = true)]
+    priority: i64,
+    /// OWNER/REPO: make keys of the files pushes to its default branch change (with
+    /// --path-pattern) instead of an extension.
+    #[arg(long)]
+    repository: Option<String>,
+    /// An anchored regular expression with one capture group: matching paths become the key
+    /// https://github.com/OWNER/REPO/blob/BRANCH/<group>.
+    #[arg(long = "path-pattern", value_name = "REGEX")]
+    path_patterns: Vec<String>,
+    /// The GitHub API's base URL (GitHub Enterprise; a local fake in tests). Auth:
+    /// GITHUB_TOKEN, or GITHUB_APP_ID with GITHUB_APP_PRIVATE_KEY(_FILE) and
+    /// GITHUB_INSTALLATION_ID.
+    #[arg(long, env = "GITHUB_API_URL")]
+    pub(crate) github_api: Option<String>,
+    /// Also forward each GitHub delivery, as a CloudEvent in binary mode, to this URL.
+    #[arg(long, env = "K_SINK")]
+    pub(crate) sink: Option<String>,
+    /// The source of GitHub events (default: the request's host).
+    #[arg(long, env = "EVENT_SOURCE")]
+    pub(crate) source: Option<String>,
+}
+
+impl RouteArgs {
+    /// The routes the options declare.
+    pub(crate) fn routes(&self) -> anyhow::Result<Vec<Route>> {
+        if let Some(path) = &self.routes {
+            if !self.filters.is_empty() || self.repository.is_some() || !self.path_patterns.is_empty()
+            {
+                bail!("--routes declares every route: drop --filter, --repository and --path-pattern");
+            }
+            return load_routes(path);
+        }
+        let key = match (&self.repository, self.path_patterns.is_empty()) {
+            (Some(repository), false) => path_rule(repository, &self.path_patterns)?,
+            (Some(_), true) => bail!("--repository needs at least one --path-pattern"),
+            (None, false) => bail!("--path-pattern needs --repository"),
+            (None, true) => KeyRule::Extension(self.extension_key.clone()),
+        };
+        let name = match &key {
+            KeyRule::Extension(_) => "extension",
+            KeyRule::Path { .. } => "paths",
+        };
+        let filters = if self.filters.is_empty() {
+            Vec::new()
+        } else {
+            vec![Filter::from_pairs(&self.filters)?]
+        };
+        Ok(vec![Route {
+            name: name.to_owned(),
+            filters,
+            key,
+            priority: self.priority,
+            workqueue: None,
+        }])
+    }
+
+    /// The gateway these options make, sending keys to `workqueue` by default.
+    pub(crate) fn gateway(
+        &self,
+        workqueue: Arc<dyn Enqueue>,
+        secrets: Secrets,
+        metrics: GatewayMetrics,
+    ) -> anyhow::Result<Gateway> {
+        if secrets.is_empty() {
+            warn!("no WEBHOOK_SECRET* is set: /webhook refuses every delivery");
+        }
+        let gateway = Gateway::new(
+            GatewayConfig {
+                routes: self.routes()?,
+                workqueue,
+                secrets,
+                source: self.source.clone(),
+                github_api: self.github_api.clone(),
+                sink: self.sink.clone(),
+                call_timeout: CALL_TIMEOUT,
+            },
+            metrics,
+        )?;
+        for route in gateway.routes() {
+            info!(route = %route.name, priority = route.priority, key = ?route.key, "route");
+        }
+        Ok(gateway)
+    }
+}
+
+/// Options of `reconcilers gateway`.
+#[derive(Debug, Args)]
+pub(crate) struct GatewayArgs {
+    #[command(flatten)]
+    listen: ListenArgs,
+    /// The workqueue receiver keys go to: http://HOST:PORT, or an https:// Cloud Run service
+    /// (called with a Google ID token from the metadata server).
+    #[arg(long, env = "WORKQUEUE_SERVICE", default_value = "http://127.0.0.1:8081")]
+    workqueue: String,
+    #[command(flatten)]
+    routes: RouteArgs,
+}
+
+pub(crate) async fn run(args: GatewayArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let workqueue: Arc<dyn Enqueue> = Arc::new(RemoteWorkqueue::new(&args.workqueue, CALL_TIMEOUT)?);
+    let metrics = GatewayMetrics::default();
+    let mut registry = workqueue::metrics::labelled_registry();
+    metrics.register(&mut registry);
+    let gateway = args
+        .routes
+        .gateway(workqueue, Secrets::from_env(), metrics)?;
+    let http = workqueue::http::router(Arc::new(registry), None)
+        .merge(gateway::server::router(Arc::new(gateway)));
+    let addr = args.listen.http("127.0.0.1:8080")?;
+    info!(workqueue = %args.workqueue, "gateway running");
+    workqueue::server::serve(Some((addr, http)), None, shutdown).await?;
+    Ok(())
+}
