@@ -1,0 +1,192 @@
+//! What the gateway refuses and how it answers: bad signatures, malformed and oversized
+//! requests enqueue nothing; a workqueue or sink that is down gets 503 so the sender retries.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use gateway::enqueue::{Enqueue, LocalWorkqueue, RemoteWorkqueue};
+use gateway::metrics::GatewayMetrics;
+use gateway::route::{KeyRule, Route};
+use gateway::server::MAX_BODY;
+use gateway::signature::{Secrets, sign};
+use gateway::{Gateway, GatewayConfig};
+use tower::ServiceExt;
+use workqueue::storage::MemoryStorage;
+use workqueue::{Queue, QueueConfig};
+
+const PR: &str = r#"{"action":"opened","pull_request":{"number":9},"repository":{"full_name":"o/r"}}"#;
+const KEY: &str = "https://github.com/o/r/pull/9";
+
+fn route() -> Route {
+    Route {
+        name: "prs".into(),
+        filters: Vec::new(),
+        key: KeyRule::Extension("pullrequesturl".into()),
+        priority: 100,
+        workqueue: None,
+    }
+}
+
+fn build(workqueue: Arc<dyn Enqueue>, sink: Option<String>) -> axum::Router {
+    let gateway = Gateway::new(
+        GatewayConfig {
+            routes: vec![route()],
+            workqueue,
+            secrets: Secrets::new(["old", "new"]),
+            source: None,
+            github_api: None,
+            sink,
+            call_timeout: Duration::from_secs(2),
+        },
+        GatewayMetrics::default(),
+    )
+    .unwrap();
+    gateway::server::router(Arc::new(gateway))
+}
+
+fn local() -> (axum::Router, Queue) {
+    let queue = Queue::new(Arc::new(MemoryStorage::new()), QueueConfig::default());
+    (build(Arc::new(LocalWorkqueue::new(queue.clone())), None), queue)
+}
+
+fn delivery(body: impl Into<Body>, signature: Option<String>) -> Request<Body> {
+    let mut request = Request::post("/webhook")
+        .header("content-type", "application/json")
+        .header("x-github-event", "pull_request")
+        .header("x-github-delivery", "d");
+    if let Some(signature) = signature {
+        request = request.header("x-hub-signature-256", signature);
+    }
+    request.body(body.into()).unwrap()
+}
+
+async fn status(router: &axum::Router, request: Request<Body>) -> (StatusCode, String) {
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+async fn keys(queue: &Queue) -> Vec<String> {
+    let snapshot = queue.snapshot().await.unwrap();
+    snapshot.queued.into_iter().map(|q| q.record.key).collect()
+}
+
+#[tokio::test]
+async fn signatures_should_be_checked_against_every_secret() {
+    let (router, queue) = local();
+    let signed = |secret: &str, body: &str| Some(sign(secret.as_bytes(), body.as_bytes()));
+    for (name, request) in [
+        ("unsigned", delivery(PR, None)),
+        ("forged", delivery(PR, signed("guess", PR))),
+        ("tampered", delivery(PR.replace('9', "8"), signed("new", PR))),
+        ("malformed", delivery(PR, Some("sha256=xyz".into()))),
+    ] {
+        let (code, body) = status(&router, request).await;
+        assert_eq!(code, StatusCode::UNAUTHORIZED, "{name}: {body}");
+        assert!(!body.contains("old") && !body.contains("new"), "no secret in {body:?}");
+    }
+    assert!(keys(&queue).await.is_empty(), "nothing enqueued");
+    for secret in ["old", "new"] {
+        let (code, body) = status(&router, delivery(PR, signed(secret, PR))).await;
+        assert_eq!((code, body.as_str()), (StatusCode::ACCEPTED, ""), "{secret}");
+    }
+    assert_eq!(keys(&queue).await, [KEY]);
+}
+
+#[tokio::test]
+async fn malformed_deliveries_should_get_400_and_enqueue_nothing() {
+    let (router, queue) = local();
+    let body = "{\"action\":";
+    let (code, _) = status(&router, delivery(body, Some(sign(b"new", body.as_bytes())))).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    let mut no_event = delivery(PR, Some(sign(b"new", PR.as_bytes())));
+    no_event.headers_mut().remove("x-github-event");
+    let (code, text) = status(&router, no_event).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    assert!(text.contains("X-GitHub-Event"), "{text}");
+    assert!(keys(&queue).await.is_empty());
+}
+
+#[tokio::test]
+async fn oversized_bodies_should_get_413_even_when_chunked() {
+    let (router, queue) = local();
+    let big = vec![b' '; MAX_BODY + 1];
+    let (code, _) = status(&router, delivery(big.clone(), None)).await;
+    assert_eq!(code, StatusCode::PAYLOAD_TOO_LARGE);
+    // A chunked body has no length up front: the limit holds while it is read.
+    let chunks = big
+        .chunks(1 << 20)
+        .map(|c| Ok::<_, std::io::Error>(axum::body::Bytes::copy_from_slice(c)))
+        .collect::<Vec<_>>();
+    let stream = Body::from_stream(futures::stream::iter(chunks));
+    let (code, _) = status(&router, delivery(stream, None)).await;
+    assert_eq!(code, StatusCode::PAYLOAD_TOO_LARGE);
+    // Just under the limit is read (and then refused for its signature only).
+    let (code, _) = status(&router, delivery(vec![b' '; MAX_BODY - 1], None)).await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED);
+    assert!(keys(&queue).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_workqueue_or_sink_that_is_down_should_get_503() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let down = RemoteWorkqueue::new(&format!("http://{closed}"), Duration::from_secs(2)).unwrap();
+    let router = build(Arc::new(down), None);
+    let signature = Some(sign(b"new", PR.as_bytes()));
+    let (code, _) = status(&router, delivery(PR, signature.clone())).await;
+    assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
+    let events = Request::post("/events")
+        .header("ce-specversion", "1.0")
+        .header("ce-id", "1")
+        .header("ce-source", "s")
+        .header("ce-type", "t")
+        .header("ce-pullrequesturl", KEY)
+        .body(Body::empty())
+        .unwrap();
+    let (code, _) = status(&router, events).await;
+    assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
+
+    let queue = Queue::new(Arc::new(MemoryStorage::new()), QueueConfig::default());
+    let sink_down = build(
+        Arc::new(LocalWorkqueue::new(queue)),
+        Some(format!("http://{closed}/")),
+    );
+    let (code, _) = status(&sink_down, delivery(PR, signature)).await;
+    assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test]
+async fn cloudevents_without_a_key_should_be_accepted_and_dropped() {
+    let (router, queue) = local();
+    let event = |key: Option<&str>| {
+        let mut request = Request::post("/events")
+            .header("ce-specversion", "1.0")
+            .header("ce-id", "1")
+            .header("ce-source", "s")
+            .header("ce-type", "t");
+        if let Some(key) = key {
+            request = request.header("ce-pullrequesturl", key);
+        }
+        request.body(Body::empty()).unwrap()
+    };
+    assert_eq!(status(&router, event(None)).await.0, StatusCode::ACCEPTED);
+    assert!(keys(&queue).await.is_empty());
+    assert_eq!(
+        status(&router, event(Some(KEY))).await,
+        (StatusCode::ACCEPTED, String::new())
+    );
+    assert_eq!(keys(&queue).await, [KEY]);
+    let bad = Request::post("/events")
+        .header("content-type", "application/cloudevents+json")
+        .body(Body::from("{\"specversion\":\"1.0\"}"))
+        .unwrap();
+    assert_eq!(status(&router, bad).await.0, StatusCode::BAD_REQUEST);
+    let too_long = event(Some(&"x".repeat(2000)));
+    assert_eq!(status(&router, too_long).await.0, StatusCode::BAD_REQUEST);
+}
