@@ -17,6 +17,7 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once, at startup
 enum Command {
     /// Everything in one process on local storage: receiver, dispatcher and gateway.
     Dev(cmd::dev::DevArgs),

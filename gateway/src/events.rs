@@ -106,7 +106,10 @@ mod tests {
             ("ce-source", "//src"),
             ("ce-type", "t"),
             ("ce-subject", "a%20b"),
-            ("ce-pullrequesturl", "https://github.com/o/r/pull/1%E2%9C%93"),
+            (
+                "ce-pullrequesturl",
+                "https://github.com/o/r/pull/1%E2%9C%93",
+            ),
             ("content-type", "application/json"),
         ]);
         let events = parse(&h, Bytes::from_static(b"{}")).unwrap();
@@ -119,7 +122,8 @@ mod tests {
 
     #[test]
     fn structured_and_batch_modes_should_parse() {
-        let one = r#"{"specversion":"1.0","id":"1","source":"s","type":"t","k":"v","data":{"x":1}}"#;
+        let one =
+            r#"{"specversion":"1.0","id":"1","source":"s","type":"t","k":"v","data":{"x":1}}"#;
         let h = headers(&[("content-type", "application/cloudevents+json")]);
         let events = parse(&h, Bytes::from(one)).unwrap();
         assert_eq!(events[0].extension("k"), Some("v"));
@@ -136,6 +140,9 @@ mod tests {
         let h = headers(&[("ce-specversion", "1.0"), ("ce-id", "1")]);
         assert!(parse(&h, Bytes::new()).is_err(), "no source or type");
         let h = headers(&[("content-type", "application/cloudevents-batch+json")]);
-        assert!(parse(&h, Bytes::from_static(b"{}")).is_err(), "a batch is an array");
+        assert!(
+            parse(&h, Bytes::from_static(b"{}")).is_err(),
+            "a batch is an array"
+        );
     }
 }

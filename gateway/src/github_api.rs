@@ -49,10 +49,14 @@ impl GitHubApi {
                 .with_context(|| format!("invalid GitHub API address {base:?}"))?;
         }
         let client = if let Some(app_id) = var("GITHUB_APP_ID") {
-            let key = match (var("GITHUB_APP_PRIVATE_KEY"), var("GITHUB_APP_PRIVATE_KEY_FILE")) {
+            let key = match (
+                var("GITHUB_APP_PRIVATE_KEY"),
+                var("GITHUB_APP_PRIVATE_KEY_FILE"),
+            ) {
                 (Some(key), _) => key,
-                (None, Some(path)) => std::fs::read_to_string(&path)
-                    .with_context(|| format!("failed to read GITHUB_APP_PRIVATE_KEY_FILE {path}"))?,
+                (None, Some(path)) => std::fs::read_to_string(&path).with_context(|| {
+                    format!("failed to read GITHUB_APP_PRIVATE_KEY_FILE {path}")
+                })?,
                 (None, None) => bail!(
                     "GITHUB_APP_ID is set but neither GITHUB_APP_PRIVATE_KEY nor GITHUB_APP_PRIVATE_KEY_FILE is"
                 ),
@@ -75,7 +79,9 @@ impl GitHubApi {
                 .build()
                 .context("failed to set up the GitHub client")?
         } else {
-            builder.build().context("failed to set up the GitHub client")?
+            builder
+                .build()
+                .context("failed to set up the GitHub client")?
         };
         Ok(Self { client })
     }

@@ -13,7 +13,7 @@ pub struct PathPatterns {
 #[derive(Debug, thiserror::Error)]
 pub enum PatternError {
     /// The pattern is not a valid regular expression.
-    #[error("invalid path pattern {pattern:?}: {source}")]
+    #[error("invalid path pattern `{pattern}`: {source}")]
     Invalid {
         /// The pattern as given.
         pattern: String,
@@ -22,7 +22,7 @@ pub enum PatternError {
         source: Box<regex::Error>,
     },
     /// The pattern has no capture group, or more than one.
-    #[error("path pattern {pattern:?} has {groups} capture groups; it must have exactly one")]
+    #[error("path pattern `{pattern}` has {groups} capture groups; it must have exactly one")]
     Groups {
         /// The pattern as given.
         pattern: String,
@@ -89,8 +89,16 @@ mod tests {
     fn patterns_should_be_anchored_and_keep_the_first_match() {
         let patterns = PathPatterns::new(&["config/(.+)\\.yaml", "^(docs)/.*$"]).unwrap();
         assert_eq!(patterns.capture("config/a/b.yaml"), Some("a/b"));
-        assert_eq!(patterns.capture("x/config/a.yaml"), None, "anchored at the start");
-        assert_eq!(patterns.capture("config/a.yaml.bak"), None, "anchored at the end");
+        assert_eq!(
+            patterns.capture("x/config/a.yaml"),
+            None,
+            "anchored at the start"
+        );
+        assert_eq!(
+            patterns.capture("config/a.yaml.bak"),
+            None,
+            "anchored at the end"
+        );
         assert_eq!(
             patterns.key("o/r", "main", "docs/index.md").as_deref(),
             Some("https://github.com/o/r/blob/main/docs")

@@ -142,11 +142,16 @@ pub fn parse_routes(text: &str) -> anyhow::Result<Vec<Route>> {
         .into_iter()
         .enumerate()
         .map(|(i, spec)| {
-            let name = spec.name.clone().unwrap_or_else(|| format!("route-{}", i + 1));
-            build(spec).with_context(|| format!("route {name:?}")).map(|mut r| {
-                r.name = name;
-                r
-            })
+            let name = spec
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("route-{}", i + 1));
+            build(spec)
+                .with_context(|| format!("route {name:?}"))
+                .map(|mut r| {
+                    r.name = name;
+                    r
+                })
         })
         .collect()
 }
@@ -239,8 +244,14 @@ mod tests {
     #[test]
     fn bad_routes_should_be_refused_with_the_reason() {
         for (text, expect) in [
-            ("[[route]]\nrepository = 'o/r'\npath_patterns = ['no-group']", "no-group"),
-            ("[[route]]\nextension_key = 'x'\nrepository = 'o/r'", "not both"),
+            (
+                "[[route]]\nrepository = 'o/r'\npath_patterns = ['no-group']",
+                "no-group",
+            ),
+            (
+                "[[route]]\nextension_key = 'x'\nrepository = 'o/r'",
+                "not both",
+            ),
             ("[[route]]\nrepository = 'o/r'", "needs both"),
             ("[[route]]\nfilters = [{ Type = 'x' }]", "attribute name"),
             ("[[route]]\nunknown = 1", "unknown"),

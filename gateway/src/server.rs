@@ -49,9 +49,15 @@ fn answer(status: StatusCode, message: impl Into<String>) -> Response {
 fn rejected(rejection: &BytesRejection) -> (Outcome, Response) {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
         let message = format!("the body is over the limit of {MAX_BODY} bytes");
-        (Outcome::TooLarge, answer(StatusCode::PAYLOAD_TOO_LARGE, message))
+        (
+            Outcome::TooLarge,
+            answer(StatusCode::PAYLOAD_TOO_LARGE, message),
+        )
     } else {
-        (Outcome::Malformed, answer(StatusCode::BAD_REQUEST, rejection.body_text()))
+        (
+            Outcome::Malformed,
+            answer(StatusCode::BAD_REQUEST, rejection.body_text()),
+        )
     }
 }
 
@@ -86,11 +92,19 @@ async fn webhook(
         &body,
     ) {
         warn!(error = %e, "refused a webhook delivery");
-        return (Outcome::Unauthorized, answer(StatusCode::UNAUTHORIZED, e.to_string()));
+        return (
+            Outcome::Unauthorized,
+            answer(StatusCode::UNAUTHORIZED, e.to_string()),
+        );
     }
     let event = match webhook::to_incoming(headers, body, gateway.source.as_deref()) {
         Ok(event) => event,
-        Err(e) => return (Outcome::Malformed, answer(StatusCode::BAD_REQUEST, e.to_string())),
+        Err(e) => {
+            return (
+                Outcome::Malformed,
+                answer(StatusCode::BAD_REQUEST, e.to_string()),
+            );
+        }
     };
     let outcome = handle(gateway, &event, true).await;
     if let (Outcome::Enqueued | Outcome::Skipped, _) = &outcome {
@@ -120,7 +134,12 @@ async fn cloudevents(
     };
     let incoming = match events::parse(headers, body) {
         Ok(events) => events,
-        Err(e) => return (Outcome::Malformed, answer(StatusCode::BAD_REQUEST, e.to_string())),
+        Err(e) => {
+            return (
+                Outcome::Malformed,
+                answer(StatusCode::BAD_REQUEST, e.to_string()),
+            );
+        }
     };
     let mut result = (Outcome::Skipped, answer(StatusCode::ACCEPTED, ""));
     for event in &incoming {
@@ -139,17 +158,24 @@ async fn handle(gateway: &Gateway, event: &crate::Incoming, forward: bool) -> (O
     match tokio::time::timeout(DEADLINE, gateway.handle(event, forward)).await {
         Ok(Ok(0)) => (Outcome::Skipped, answer(StatusCode::ACCEPTED, "")),
         Ok(Ok(_)) => (Outcome::Enqueued, answer(StatusCode::ACCEPTED, "")),
-        Ok(Err(HandleError::Refused(e))) => {
-            (Outcome::Malformed, answer(StatusCode::BAD_REQUEST, e.to_string()))
-        }
+        Ok(Err(HandleError::Refused(e))) => (
+            Outcome::Malformed,
+            answer(StatusCode::BAD_REQUEST, e.to_string()),
+        ),
         Ok(Err(HandleError::Unavailable(e))) => {
             warn!(event = %event.id, error = %e, "failed to handle an event");
-            (Outcome::Unavailable, answer(StatusCode::SERVICE_UNAVAILABLE, e))
+            (
+                Outcome::Unavailable,
+                answer(StatusCode::SERVICE_UNAVAILABLE, e),
+            )
         }
         Err(_) => {
             warn!(event = %event.id, "handling an event took too long");
             let message = format!("the keys were not stored within {DEADLINE:?}");
-            (Outcome::Unavailable, answer(StatusCode::SERVICE_UNAVAILABLE, message))
+            (
+                Outcome::Unavailable,
+                answer(StatusCode::SERVICE_UNAVAILABLE, message),
+            )
         }
     }
 }

@@ -144,7 +144,10 @@ mod tests {
 
     #[test]
     fn verify_should_accept_githubs_documented_vector() {
-        assert_eq!(sign(GITHUB_SECRET.as_bytes(), GITHUB_BODY), GITHUB_SIGNATURE);
+        assert_eq!(
+            sign(GITHUB_SECRET.as_bytes(), GITHUB_BODY),
+            GITHUB_SIGNATURE
+        );
         let secrets = Secrets::new([GITHUB_SECRET]);
         assert_eq!(
             secrets.verify(Some(GITHUB_SIGNATURE.as_bytes()), None, GITHUB_BODY),
@@ -157,7 +160,10 @@ mod tests {
         let secrets = Secrets::new(["old", "new"]);
         for secret in ["old", "new"] {
             let signature = sign(secret.as_bytes(), b"{}");
-            assert_eq!(secrets.verify(Some(signature.as_bytes()), None, b"{}"), Ok(()));
+            assert_eq!(
+                secrets.verify(Some(signature.as_bytes()), None, b"{}"),
+                Ok(())
+            );
         }
         let other = sign(b"other", b"{}");
         assert_eq!(
@@ -174,7 +180,10 @@ mod tests {
             secrets.verify(Some(signature.as_bytes()), None, b"{\"a\":2}"),
             Err(SignatureError::Mismatch)
         );
-        assert_eq!(secrets.verify(None, None, b"{}"), Err(SignatureError::Missing));
+        assert_eq!(
+            secrets.verify(None, None, b"{}"),
+            Err(SignatureError::Missing)
+        );
         for bad in ["sha256=zz", "sha1=abcd", "757107ea", "sha256=abcd"] {
             assert_eq!(
                 secrets.verify(Some(bad.as_bytes()), None, b"{}"),

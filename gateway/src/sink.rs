@@ -57,10 +57,12 @@ impl Sink {
         if let Some(subject) = &event.subject {
             attributes.push(("subject", subject));
         }
-        for (name, value) in attributes
-            .into_iter()
-            .chain(event.extensions.iter().map(|(n, v)| (n.as_str(), v.as_str())))
-        {
+        for (name, value) in attributes.into_iter().chain(
+            event
+                .extensions
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str())),
+        ) {
             let encoded = utf8_percent_encode(value, HEADER_VALUE).to_string();
             request = request.header(format!("ce-{name}"), encoded);
         }
@@ -99,7 +101,11 @@ pub fn data_of(event: &Incoming) -> Vec<u8> {
     out.extend_from_slice(b"{\"when\":");
     out.extend_from_slice(serde_json::to_string(&when).unwrap_or_default().as_bytes());
     out.extend_from_slice(b",\"headers\":");
-    out.extend_from_slice(serde_json::to_string(&headers).unwrap_or_default().as_bytes());
+    out.extend_from_slice(
+        serde_json::to_string(&headers)
+            .unwrap_or_default()
+            .as_bytes(),
+    );
     out.extend_from_slice(b",\"body\":");
     out.extend_from_slice(&github.body);
     out.push(b'}');

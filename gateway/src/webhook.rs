@@ -56,7 +56,9 @@ pub fn to_incoming(
     let kept = headers
         .iter()
         .filter(|(name, _)| name.as_str().starts_with("x-github-") || *name == USER_AGENT)
-        .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
+        .filter_map(|(name, value)| {
+            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+        })
         .collect();
     Ok(Incoming {
         id: id.to_owned(),
@@ -94,7 +96,9 @@ pub(crate) fn extensions_of(event: &str, payload: &Payload<'_>) -> Vec<(String, 
     let repo = repository.url();
     let pull = |n: u64| format!("{repo}/pull/{n}");
     let pull_request = match event {
-        "pull_request" | "pull_request_review" | "pull_request_review_comment"
+        "pull_request"
+        | "pull_request_review"
+        | "pull_request_review_comment"
         | "pull_request_review_thread" => payload.pull_request.as_ref().map(|pr| pr.number),
         "issue_comment" | "issues" => payload
             .issue
@@ -115,9 +119,11 @@ pub(crate) fn extensions_of(event: &str, payload: &Payload<'_>) -> Vec<(String, 
     };
     if let Some(number) = pull_request {
         add("pullrequesturl", pull(number));
-    } else if let Some(issue) = payload.issue.as_ref().filter(|_| {
-        matches!(event, "issues" | "issue_comment")
-    }) {
+    } else if let Some(issue) = payload
+        .issue
+        .as_ref()
+        .filter(|_| matches!(event, "issues" | "issue_comment"))
+    {
         add("issueurl", format!("{repo}/issues/{}", issue.number));
     }
     let head_branch = match event {
@@ -173,7 +179,11 @@ mod tests {
         let event = to_incoming(&headers("pull_request"), Bytes::from(PR), None).unwrap();
         assert_eq!(
             (event.id.as_str(), event.ty.as_str(), event.source.as_str()),
-            ("d-1", "dev.chainguard.github.pull_request", "hooks.example.com")
+            (
+                "d-1",
+                "dev.chainguard.github.pull_request",
+                "hooks.example.com"
+            )
         );
         assert_eq!(event.subject.as_deref(), Some("o/r"));
         for (name, value) in [
@@ -198,7 +208,10 @@ mod tests {
             .append_pair("payload", PR)
             .finish();
         let event = to_incoming(&h, Bytes::from(form), Some("src")).unwrap();
-        assert_eq!(event.extension("pullrequesturl"), Some("https://github.com/o/r/pull/7"));
+        assert_eq!(
+            event.extension("pullrequesturl"),
+            Some("https://github.com/o/r/pull/7")
+        );
         assert_eq!(event.source, "src");
     }
 
@@ -207,11 +220,18 @@ mod tests {
         let on_pr = r#"{"action":"created","issue":{"number":3,"pull_request":{"url":"x"}},
             "repository":{"full_name":"o/r"}}"#;
         let event = to_incoming(&headers("issue_comment"), Bytes::from(on_pr), None).unwrap();
-        assert_eq!(event.extension("pullrequesturl"), Some("https://github.com/o/r/pull/3"));
+        assert_eq!(
+            event.extension("pullrequesturl"),
+            Some("https://github.com/o/r/pull/3")
+        );
         assert_eq!(event.extension("issueurl"), None);
-        let on_issue = r#"{"action":"created","issue":{"number":4},"repository":{"full_name":"o/r"}}"#;
+        let on_issue =
+            r#"{"action":"created","issue":{"number":4},"repository":{"full_name":"o/r"}}"#;
         let event = to_incoming(&headers("issue_comment"), Bytes::from(on_issue), None).unwrap();
-        assert_eq!(event.extension("issueurl"), Some("https://github.com/o/r/issues/4"));
+        assert_eq!(
+            event.extension("issueurl"),
+            Some("https://github.com/o/r/issues/4")
+        );
         assert_eq!(event.extension("pullrequesturl"), None);
     }
 

@@ -55,14 +55,18 @@ async fn sink() -> (SocketAddr, Seen) {
 async fn github_api() -> SocketAddr {
     async fn tree(Path((_owner, _repo, sha)): Path<(String, String, String)>) -> String {
         let entries = match sha.chars().next() {
-            Some('b') => r#"[{"path":"config/same.yaml","type":"blob","sha":"1"},
+            Some('b') => {
+                r#"[{"path":"config/same.yaml","type":"blob","sha":"1"},
                             {"path":"config/changed.yaml","type":"blob","sha":"2"},
                             {"path":"config/gone.yaml","type":"blob","sha":"3"},
-                            {"path":"config","type":"tree","sha":"t1"}]"#,
-            _ => r#"[{"path":"config/same.yaml","type":"blob","sha":"1"},
+                            {"path":"config","type":"tree","sha":"t1"}]"#
+            }
+            _ => {
+                r#"[{"path":"config/same.yaml","type":"blob","sha":"1"},
                      {"path":"config/changed.yaml","type":"blob","sha":"22"},
                      {"path":"config/added.yaml","type":"blob","sha":"4"},
-                     {"path":"docs/x.md","type":"blob","sha":"5"}]"#,
+                     {"path":"docs/x.md","type":"blob","sha":"5"}]"#
+            }
         };
         format!(r#"{{"sha":"{sha}","tree":{entries},"truncated":false}}"#)
     }
@@ -133,10 +137,9 @@ async fn queued(queue: &Queue) -> BTreeMap<String, i64> {
 
 #[tokio::test]
 async fn every_fixture_should_yield_exactly_its_keys_and_extensions() {
-    let expected: BTreeMap<String, serde_json::Value> = serde_json::from_str(
-        &std::fs::read_to_string(fixtures().join("expected.json")).unwrap(),
-    )
-    .unwrap();
+    let expected: BTreeMap<String, serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("expected.json")).unwrap())
+            .unwrap();
     assert!(expected.len() >= 70, "the fixtures are there");
     let (sink, seen) = sink().await;
     let api = github_api().await;
@@ -144,10 +147,7 @@ async fn every_fixture_should_yield_exactly_its_keys_and_extensions() {
         let (router, queue) = gateway(sink, api).await;
         let body = std::fs::read(fixtures().join(file)).unwrap();
         let event = want["event"].as_str().unwrap();
-        let response = router
-            .oneshot(delivery(event, file, body))
-            .await
-            .unwrap();
+        let response = router.oneshot(delivery(event, file, body)).await.unwrap();
         assert_eq!(response.status(), StatusCode::ACCEPTED, "{file}");
 
         let extensions = want["extensions"].as_object().unwrap();
@@ -183,7 +183,13 @@ async fn every_fixture_should_yield_exactly_its_keys_and_extensions() {
             .iter()
             .filter_map(|(n, v)| {
                 let name = n.as_str().strip_prefix("ce-")?;
-                let known = ["action", "pullrequesturl", "issueurl", "headbranch", "merged"];
+                let known = [
+                    "action",
+                    "pullrequesturl",
+                    "issueurl",
+                    "headbranch",
+                    "merged",
+                ];
                 known
                     .contains(&name)
                     .then(|| (name.to_owned(), v.to_str().unwrap().to_owned()))

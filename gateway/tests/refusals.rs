@@ -16,7 +16,8 @@ use tower::ServiceExt;
 use workqueue::storage::MemoryStorage;
 use workqueue::{Queue, QueueConfig};
 
-const PR: &str = r#"{"action":"opened","pull_request":{"number":9},"repository":{"full_name":"o/r"}}"#;
+const PR: &str =
+    r#"{"action":"opened","pull_request":{"number":9},"repository":{"full_name":"o/r"}}"#;
 const KEY: &str = "https://github.com/o/r/pull/9";
 
 fn route() -> Route {
@@ -48,7 +49,10 @@ fn build(workqueue: Arc<dyn Enqueue>, sink: Option<String>) -> axum::Router {
 
 fn local() -> (axum::Router, Queue) {
     let queue = Queue::new(Arc::new(MemoryStorage::new()), QueueConfig::default());
-    (build(Arc::new(LocalWorkqueue::new(queue.clone())), None), queue)
+    (
+        build(Arc::new(LocalWorkqueue::new(queue.clone())), None),
+        queue,
+    )
 }
 
 fn delivery(body: impl Into<Body>, signature: Option<String>) -> Request<Body> {
@@ -65,7 +69,9 @@ fn delivery(body: impl Into<Body>, signature: Option<String>) -> Request<Body> {
 async fn status(router: &axum::Router, request: Request<Body>) -> (StatusCode, String) {
     let response = router.clone().oneshot(request).await.unwrap();
     let status = response.status();
-    let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+    let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
     (status, String::from_utf8_lossy(&body).into_owned())
 }
 
@@ -81,17 +87,27 @@ async fn signatures_should_be_checked_against_every_secret() {
     for (name, request) in [
         ("unsigned", delivery(PR, None)),
         ("forged", delivery(PR, signed("guess", PR))),
-        ("tampered", delivery(PR.replace('9', "8"), signed("new", PR))),
+        (
+            "tampered",
+            delivery(PR.replace('9', "8"), signed("new", PR)),
+        ),
         ("malformed", delivery(PR, Some("sha256=xyz".into()))),
     ] {
         let (code, body) = status(&router, request).await;
         assert_eq!(code, StatusCode::UNAUTHORIZED, "{name}: {body}");
-        assert!(!body.contains("old") && !body.contains("new"), "no secret in {body:?}");
+        assert!(
+            !body.contains("old") && !body.contains("new"),
+            "no secret in {body:?}"
+        );
     }
     assert!(keys(&queue).await.is_empty(), "nothing enqueued");
     for secret in ["old", "new"] {
         let (code, body) = status(&router, delivery(PR, signed(secret, PR))).await;
-        assert_eq!((code, body.as_str()), (StatusCode::ACCEPTED, ""), "{secret}");
+        assert_eq!(
+            (code, body.as_str()),
+            (StatusCode::ACCEPTED, ""),
+            "{secret}"
+        );
     }
     assert_eq!(keys(&queue).await, [KEY]);
 }

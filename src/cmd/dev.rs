@@ -45,7 +45,9 @@ pub(crate) async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::R
     };
     let mut secrets = Secrets::from_env();
     if secrets.is_empty() {
-        info!("no WEBHOOK_SECRET is set: /webhook accepts deliveries signed with the secret \"dev\"");
+        info!(
+            "no WEBHOOK_SECRET is set: /webhook accepts deliveries signed with the secret \"dev\""
+        );
         secrets = Secrets::new([DEV_SECRET]);
     }
     // Checked now, so a bad route is an error before anything listens.

@@ -8,7 +8,9 @@ use anyhow::bail;
 use clap::Args;
 use gateway::enqueue::{Enqueue, RemoteWorkqueue};
 use gateway::metrics::GatewayMetrics;
-use gateway::route::{DEFAULT_EXTENSION_KEY, DEFAULT_PRIORITY, Filter, KeyRule, Route, load_routes, path_rule};
+use gateway::route::{
+    DEFAULT_EXTENSION_KEY, DEFAULT_PRIORITY, Filter, KeyRule, Route, load_routes, path_rule,
+};
 use gateway::signature::Secrets;
 use gateway::{Gateway, GatewayConfig};
 use tokio_util::sync::CancellationToken;
@@ -61,9 +63,13 @@ impl RouteArgs {
     /// The routes the options declare.
     pub(crate) fn routes(&self) -> anyhow::Result<Vec<Route>> {
         if let Some(path) = &self.routes {
-            if !self.filters.is_empty() || self.repository.is_some() || !self.path_patterns.is_empty()
+            if !self.filters.is_empty()
+                || self.repository.is_some()
+                || !self.path_patterns.is_empty()
             {
-                bail!("--routes declares every route: drop --filter, --repository and --path-pattern");
+                bail!(
+                    "--routes declares every route: drop --filter, --repository and --path-pattern"
+                );
             }
             return load_routes(path);
         }
@@ -127,14 +133,19 @@ pub(crate) struct GatewayArgs {
     listen: ListenArgs,
     /// The workqueue receiver keys go to: http://HOST:PORT, or an https:// Cloud Run service
     /// (called with a Google ID token from the metadata server).
-    #[arg(long, env = "WORKQUEUE_SERVICE", default_value = "http://127.0.0.1:8081")]
+    #[arg(
+        long,
+        env = "WORKQUEUE_SERVICE",
+        default_value = "http://127.0.0.1:8081"
+    )]
     workqueue: String,
     #[command(flatten)]
     routes: RouteArgs,
 }
 
 pub(crate) async fn run(args: GatewayArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let workqueue: Arc<dyn Enqueue> = Arc::new(RemoteWorkqueue::new(&args.workqueue, CALL_TIMEOUT)?);
+    let workqueue: Arc<dyn Enqueue> =
+        Arc::new(RemoteWorkqueue::new(&args.workqueue, CALL_TIMEOUT)?);
     let metrics = GatewayMetrics::default();
     let mut registry = workqueue::metrics::labelled_registry();
     metrics.register(&mut registry);

@@ -41,7 +41,8 @@ pub(crate) async fn run(args: WebhookArgs) -> anyhow::Result<()> {
         url,
         secret,
     } = args.command;
-    let body = std::fs::read(&file).with_context(|| format!("failed to read {}", file.display()))?;
+    let body =
+        std::fs::read(&file).with_context(|| format!("failed to read {}", file.display()))?;
     let secret = secret.unwrap_or_else(|| DEV_SECRET.to_owned());
     let delivery = format!("{:032x}", rand::random::<u128>());
     let response = reqwest::Client::new()
@@ -51,7 +52,10 @@ pub(crate) async fn run(args: WebhookArgs) -> anyhow::Result<()> {
         .header("x-github-event", &event)
         .header("x-github-delivery", &delivery)
         .header("x-github-hook-id", "0")
-        .header("x-hub-signature-256", gateway::signature::sign(secret.as_bytes(), &body))
+        .header(
+            "x-hub-signature-256",
+            gateway::signature::sign(secret.as_bytes(), &body),
+        )
         .body(body)
         .send()
         .await

@@ -290,15 +290,18 @@ impl Metrics {
 /// `service_name` and `revision_name`, from the `K_SERVICE` and `K_REVISION` variables Cloud
 /// Run sets.
 pub fn labelled_registry() -> Registry {
-    let labels = [("service_name", "K_SERVICE"), ("revision_name", "K_REVISION")]
-        .into_iter()
-        .filter_map(|(label, variable)| {
-            let value = std::env::var(variable).ok().filter(|v| !v.is_empty())?;
-            Some((
-                std::borrow::Cow::Borrowed(label),
-                std::borrow::Cow::Owned(value),
-            ))
-        });
+    let labels = [
+        ("service_name", "K_SERVICE"),
+        ("revision_name", "K_REVISION"),
+    ]
+    .into_iter()
+    .filter_map(|(label, variable)| {
+        let value = std::env::var(variable).ok().filter(|v| !v.is_empty())?;
+        Some((
+            std::borrow::Cow::Borrowed(label),
+            std::borrow::Cow::Owned(value),
+        ))
+    });
     Registry::with_labels(labels)
 }
 

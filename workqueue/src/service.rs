@@ -36,7 +36,10 @@ pub struct Service {
 
 /// Makes extra HTTP routes from the process's queue, registering their metrics.
 pub type ExtraRoutes = Box<
-    dyn FnOnce(&Queue, &mut Registry) -> Result<axum::Router, Box<dyn std::error::Error + Send + Sync>>
+    dyn FnOnce(
+            &Queue,
+            &mut Registry,
+        ) -> Result<axum::Router, Box<dyn std::error::Error + Send + Sync>>
         + Send,
 >;
 

@@ -1,0 +1,180 @@
+//! The gateway as users run it: `reconcilers dev` taking a replayed fixture from
+//! `reconcilers webhook send` through to the reconciler; `reconcilers gateway` in front of a
+//! receiver, taking CloudEvents from an independent client (the Python SDK) in every mode and
+//! deliveries signed with either of two secrets; a bad route refused at startup.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use common::{Proc, TestStorage, eventually, free_addr, python, repo, wait_healthy};
+use tokio_util::sync::CancellationToken;
+use workqueue::reconciler::{Action, ReconcileError, Reconciler, serve};
+
+#[derive(Default)]
+struct Seen(Mutex<Vec<(String, i64)>>);
+
+#[async_trait]
+impl Reconciler for Seen {
+    async fn reconcile(&self, key: &str, priority: i64) -> Result<Action, ReconcileError> {
+        self.0.lock().unwrap().push((key.to_owned(), priority));
+        Ok(Action::done())
+    }
+}
+
+fn send(url: &str, file: &str, event: &str, secret: Option<&str>) -> (bool, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_reconcilers"));
+    command
+        .args(["webhook", "send", file, "--event", event, "--url", url])
+        .current_dir(repo())
+        .env_remove("WEBHOOK_SECRET");
+    if let Some(secret) = secret {
+        command.env("WEBHOOK_SECRET", secret);
+    }
+    let out = command.output().expect("run webhook send");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[tokio::test]
+async fn dev_should_take_a_replayed_delivery_to_the_reconciler() {
+    let storage = TestStorage::dir();
+    let (http, grpc, reconciler) = (free_addr(), free_addr(), free_addr());
+    let seen = Arc::new(Seen::default());
+    let stop = CancellationToken::new();
+    let serving = tokio::spawn(serve(seen.clone(), reconciler, {
+        let stop = stop.clone();
+        async move { stop.cancelled().await }
+    }));
+    let (http_s, grpc_s, url) = (
+        http.to_string(),
+        grpc.to_string(),
+        format!("http://{reconciler}"),
+    );
+    let mut command = Command::new(env!("CARGO_BIN_EXE_reconcilers"));
+    command
+        .args([
+            "dev",
+            "--storage",
+            &storage.url(),
+            "--listen",
+            &http_s,
+            "--grpc-listen",
+            &grpc_s,
+        ])
+        .args(["--reconciler", &url, "--poll-interval", "100ms"])
+        .env_remove("WEBHOOK_SECRET");
+    let _dev = Proc::spawn("dev", &mut command);
+    wait_healthy(http).await;
+
+    let webhook = format!("http://{http}/webhook");
+    let fixture = "fixtures/github/pull_request/00-opened.json";
+    let (ok, out) = send(&webhook, fixture, "pull_request", Some("wrong"));
+    assert!(
+        !ok && out.contains("401"),
+        "a wrong secret is refused: {out}"
+    );
+    let (ok, out) = send(&webhook, fixture, "pull_request", None);
+    assert!(ok, "{out}");
+    let key = "https://github.com/Codertocat/Hello-World/pull/2".to_owned();
+    eventually(
+        "the key to be reconciled",
+        Duration::from_secs(30),
+        async || {
+            seen.0
+                .lock()
+                .unwrap()
+                .contains(&(key.clone(), 100))
+                .then_some(())
+        },
+    )
+    .await;
+    assert_eq!(
+        seen.0.lock().unwrap().len(),
+        1,
+        "the refused delivery enqueued nothing"
+    );
+    stop.cancel();
+    let _ = serving.await;
+}
+
+#[tokio::test]
+async fn gateway_should_take_cloudevents_and_rotated_secrets_into_a_receiver() {
+    let storage = TestStorage::dir();
+    let (receiver_http, receiver_grpc, gateway_http) = (free_addr(), free_addr(), free_addr());
+    let _receiver = storage.reconcilers(
+        "receiver",
+        &[
+            "receiver",
+            "--storage",
+            &storage.url(),
+            "--listen",
+            &receiver_http.to_string(),
+            "--grpc-listen",
+            &receiver_grpc.to_string(),
+        ],
+    );
+    let mut command = Command::new(env!("CARGO_BIN_EXE_reconcilers"));
+    command
+        .args(["gateway", "--listen", &gateway_http.to_string()])
+        .args(["--workqueue", &format!("http://{receiver_grpc}")])
+        .env("WEBHOOK_SECRET", "first")
+        .env("WEBHOOK_SECRET_NEXT", "second");
+    let _gateway = Proc::spawn("gateway", &mut command);
+    wait_healthy(receiver_http).await;
+    wait_healthy(gateway_http).await;
+
+    let status = Command::new(python())
+        .arg(repo().join("tests/python/cloudevents_client.py"))
+        .args(["--url", &format!("http://{gateway_http}/events")])
+        .status()
+        .expect("run the Python CloudEvents client");
+    assert!(status.success(), "the Python client saw a wrong answer");
+
+    let webhook = format!("http://{gateway_http}/webhook");
+    let comment = "fixtures/github/handmade/issue_comment-on-pull-request.json";
+    for secret in ["first", "second"] {
+        let (ok, out) = send(&webhook, comment, "issue_comment", Some(secret));
+        assert!(ok, "{secret}: {out}");
+    }
+    let (ok, out) = send(&webhook, comment, "issue_comment", Some("third"));
+    assert!(!ok && out.contains("401"), "{out}");
+
+    let queue = storage.queue().await;
+    let keys: BTreeSet<String> = queue
+        .snapshot()
+        .await
+        .unwrap()
+        .queued
+        .into_iter()
+        .map(|q| q.record.key)
+        .collect();
+    let want: BTreeSet<String> = (1..=4)
+        .map(|n| format!("https://github.com/o/r/pull/{n}"))
+        .chain(["https://github.com/Codertocat/Hello-World/pull/2".to_owned()])
+        .collect();
+    assert_eq!(keys, want);
+}
+
+#[test]
+fn a_bad_path_pattern_should_stop_the_gateway_at_startup() {
+    let out = Command::new(env!("CARGO_BIN_EXE_reconcilers"))
+        .args(["gateway", "--listen", &free_addr().to_string()])
+        .args(["--repository", "o/r", "--path-pattern", "config/.+\\.yaml"])
+        .output()
+        .expect("run the gateway");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("config/.+\\.yaml") && err.contains("capture group"),
+        "{err}"
+    );
+}
