@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
+use prometheus_client::metrics::counter::Counter;
 use tracing::{debug, warn};
 
 use crate::enqueue::{Enqueue, EnqueueError, RemoteWorkqueue};
@@ -41,7 +42,7 @@ pub struct GatewayConfig {
 /// A running gateway; shared by its handlers.
 #[derive(Debug)]
 pub struct Gateway {
-    routes: Vec<(Route, Arc<dyn Enqueue>)>,
+    routes: Vec<(Route, Arc<dyn Enqueue>, Counter)>,
     pub(crate) secrets: Secrets,
     pub(crate) source: Option<String>,
     github: Option<GitHubApi>,
@@ -79,11 +80,12 @@ impl Gateway {
                     }
                 },
             };
-            routes.push((route, target));
+            let keys = metrics.keys(&route.name);
+            routes.push((route, target, keys));
         }
         let needs_github = routes
             .iter()
-            .any(|(r, _)| matches!(r.key, KeyRule::Path { .. }));
+            .any(|(r, _, _)| matches!(r.key, KeyRule::Path { .. }));
         let github = needs_github
             .then(|| GitHubApi::from_env(config.github_api.as_deref()))
             .transpose()?;
@@ -126,7 +128,7 @@ impl Gateway {
 
     async fn enqueue_keys(&self, event: &Incoming) -> Result<usize, HandleError> {
         let mut total = 0;
-        for (route, target) in &self.routes {
+        for (route, target, counter) in &self.routes {
             let keys = keys_for(route, event, self.github.as_ref())
                 .await
                 .map_err(|e| HandleError::Unavailable(format!("route {}: {e:#}", route.name)))?;
@@ -134,25 +136,42 @@ impl Gateway {
                 continue;
             }
             debug!(route = %route.name, keys = keys.len(), event = %event.id, "routing");
-            futures::stream::iter(keys.iter().map(Ok))
-                .try_for_each_concurrent(ENQUEUE_CONCURRENCY, |key| async move {
-                    target.enqueue(key, route.priority).await.map_err(|e| match e {
-                        refused @ EnqueueError::Refused { .. } => HandleError::Refused(refused),
-                        unavailable => {
-                            warn!(route = %route.name, error = %unavailable, "failed to enqueue");
-                            HandleError::Unavailable(unavailable.to_string())
-                        }
-                    })
-                })
-                .await?;
-            self.metrics.keys(&route.name, keys.len());
+            match keys.as_slice() {
+                [key] => enqueue_one(route, target.as_ref(), key).await?,
+                _ => {
+                    futures::stream::iter(keys.iter().map(Ok))
+                        .try_for_each_concurrent(ENQUEUE_CONCURRENCY, |key| {
+                            enqueue_one(route, target.as_ref(), key)
+                        })
+                        .await?
+                }
+            }
+            counter.inc_by(keys.len() as u64);
             total += keys.len();
         }
         Ok(total)
     }
 
+    /// Whether deliveries are forwarded to a sink.
+    pub fn has_sink(&self) -> bool {
+        self.sink.is_some()
+    }
+
     /// The routes, in order.
     pub fn routes(&self) -> impl Iterator<Item = &Route> {
-        self.routes.iter().map(|(r, _)| r)
+        self.routes.iter().map(|(r, _, _)| r)
     }
+}
+
+async fn enqueue_one(route: &Route, target: &dyn Enqueue, key: &str) -> Result<(), HandleError> {
+    target
+        .enqueue(key, route.priority)
+        .await
+        .map_err(|e| match e {
+            refused @ EnqueueError::Refused { .. } => HandleError::Refused(refused),
+            unavailable => {
+                warn!(route = %route.name, error = %unavailable, "failed to enqueue");
+                HandleError::Unavailable(unavailable.to_string())
+            }
+        })
 }

@@ -39,13 +39,47 @@ impl Outcome {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DeliveryLabels {
-    event: String,
-    outcome: String,
+    event: &'static str,
+    outcome: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabels {
-    outcome: String,
+    outcome: &'static str,
+}
+
+/// The events GitHub sends that are counted by name; others count as `other`, so a sender
+/// cannot grow the series without bound.
+const EVENTS: &[&str] = &[
+    "check_run",
+    "check_suite",
+    "create",
+    "delete",
+    "deployment",
+    "deployment_status",
+    "issue_comment",
+    "issues",
+    "label",
+    "merge_group",
+    "ping",
+    "pull_request",
+    "pull_request_review",
+    "pull_request_review_comment",
+    "pull_request_review_thread",
+    "push",
+    "release",
+    "repository",
+    "status",
+    "workflow_job",
+    "workflow_run",
+];
+
+fn event_label(event: &str) -> &'static str {
+    match EVENTS.binary_search(&event) {
+        Ok(i) => EVENTS[i],
+        Err(_) if event.is_empty() => "none",
+        Err(_) => "other",
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -112,8 +146,8 @@ impl GatewayMetrics {
         }
         self.deliveries
             .get_or_create(&DeliveryLabels {
-                event: event.to_owned(),
-                outcome: outcome.label().to_owned(),
+                event: event_label(event),
+                outcome: outcome.label(),
             })
             .inc();
     }
@@ -121,20 +155,37 @@ impl GatewayMetrics {
     pub(crate) fn cloudevents(&self, outcome: Outcome) {
         self.events
             .get_or_create(&OutcomeLabels {
-                outcome: outcome.label().to_owned(),
+                outcome: outcome.label(),
             })
             .inc();
     }
 
-    pub(crate) fn keys(&self, route: &str, n: usize) {
+    /// The counter of keys extracted by `route` (kept by the route, so counting is cheap).
+    pub(crate) fn keys(&self, route: &str) -> Counter {
         self.keys
             .get_or_create(&RouteLabels {
                 route: route.to_owned(),
             })
-            .inc_by(n as u64);
+            .clone()
     }
 
     pub(crate) fn enqueue_latency(&self, seconds: f64) {
         self.enqueue_latency.observe(seconds);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_labels_should_be_bounded() {
+        assert!(
+            EVENTS.windows(2).all(|w| w[0] < w[1]),
+            "sorted for the search"
+        );
+        assert_eq!(event_label("push"), "push");
+        assert_eq!(event_label("made-up"), "other");
+        assert_eq!(event_label(""), "none");
     }
 }

@@ -14,7 +14,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use tracing::{info, warn};
+use tracing::{debug, warn};
 
 use crate::gateway::{Gateway, HandleError};
 use crate::metrics::Outcome;
@@ -97,7 +97,8 @@ async fn webhook(
             answer(StatusCode::UNAUTHORIZED, e.to_string()),
         );
     }
-    let event = match webhook::to_incoming(headers, body, gateway.source.as_deref()) {
+    let keep_headers = gateway.has_sink();
+    let event = match webhook::to_incoming(headers, body, gateway.source.as_deref(), keep_headers) {
         Ok(event) => event,
         Err(e) => {
             return (
@@ -108,7 +109,7 @@ async fn webhook(
     };
     let outcome = handle(gateway, &event, true).await;
     if let (Outcome::Enqueued | Outcome::Skipped, _) = &outcome {
-        info!(delivery = %event.id, event = %event.ty, outcome = ?outcome.0, "webhook delivery");
+        debug!(delivery = %event.id, event = %event.ty, outcome = ?outcome.0, "webhook delivery");
     }
     outcome
 }

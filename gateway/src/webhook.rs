@@ -26,11 +26,13 @@ pub enum DeliveryError {
 }
 
 /// Turns a verified delivery into an event. `source` is the configured event source; without
-/// one, the request's host.
+/// one, the request's host. The delivery's headers are kept (for the event's data) only when
+/// `keep_headers`.
 pub fn to_incoming(
     headers: &HeaderMap,
     body: Bytes,
     source: Option<&str>,
+    keep_headers: bool,
 ) -> Result<Incoming, DeliveryError> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let event = header("x-github-event")
@@ -55,6 +57,7 @@ pub fn to_incoming(
     let subject = payload.repository.as_ref().map(|r| r.full_name.to_string());
     let kept = headers
         .iter()
+        .filter(|_| keep_headers)
         .filter(|(name, _)| name.as_str().starts_with("x-github-") || *name == USER_AGENT)
         .filter_map(|(name, value)| {
             Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
@@ -176,7 +179,7 @@ mod tests {
 
     #[test]
     fn a_pull_request_should_carry_its_url_branch_and_merge() {
-        let event = to_incoming(&headers("pull_request"), Bytes::from(PR), None).unwrap();
+        let event = to_incoming(&headers("pull_request"), Bytes::from(PR), None, true).unwrap();
         assert_eq!(
             (event.id.as_str(), event.ty.as_str(), event.source.as_str()),
             (
@@ -207,7 +210,7 @@ mod tests {
         let form: String = form_urlencoded::Serializer::new(String::new())
             .append_pair("payload", PR)
             .finish();
-        let event = to_incoming(&h, Bytes::from(form), Some("src")).unwrap();
+        let event = to_incoming(&h, Bytes::from(form), Some("src"), true).unwrap();
         assert_eq!(
             event.extension("pullrequesturl"),
             Some("https://github.com/o/r/pull/7")
@@ -219,7 +222,7 @@ mod tests {
     fn comments_should_key_on_the_pull_request_or_the_issue() {
         let on_pr = r#"{"action":"created","issue":{"number":3,"pull_request":{"url":"x"}},
             "repository":{"full_name":"o/r"}}"#;
-        let event = to_incoming(&headers("issue_comment"), Bytes::from(on_pr), None).unwrap();
+        let event = to_incoming(&headers("issue_comment"), Bytes::from(on_pr), None, true).unwrap();
         assert_eq!(
             event.extension("pullrequesturl"),
             Some("https://github.com/o/r/pull/3")
@@ -227,7 +230,8 @@ mod tests {
         assert_eq!(event.extension("issueurl"), None);
         let on_issue =
             r#"{"action":"created","issue":{"number":4},"repository":{"full_name":"o/r"}}"#;
-        let event = to_incoming(&headers("issue_comment"), Bytes::from(on_issue), None).unwrap();
+        let event =
+            to_incoming(&headers("issue_comment"), Bytes::from(on_issue), None, true).unwrap();
         assert_eq!(
             event.extension("issueurl"),
             Some("https://github.com/o/r/issues/4")
@@ -239,9 +243,9 @@ mod tests {
     fn bad_deliveries_should_say_what_is_wrong() {
         let mut h = headers("pull_request");
         h.remove("x-github-event");
-        let err = to_incoming(&h, Bytes::from(PR), None).unwrap_err();
+        let err = to_incoming(&h, Bytes::from(PR), None, true).unwrap_err();
         assert!(err.to_string().contains("X-GitHub-Event"), "{err}");
-        let err = to_incoming(&headers("push"), Bytes::from("{not json"), None).unwrap_err();
+        let err = to_incoming(&headers("push"), Bytes::from("{not json"), None, true).unwrap_err();
         assert!(matches!(err, DeliveryError::Payload(_)), "{err}");
     }
 }
