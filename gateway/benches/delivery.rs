@@ -56,7 +56,8 @@ fn floor(body: &[u8], signature: &[u8]) -> bool {
     let expected = hex::decode(&signature[7..]).unwrap();
     let ok = mac.verify_slice(&expected).is_ok();
     let min: Min<'_> = serde_json::from_slice(body).unwrap();
-    ok && (min.action.is_some() || min.number.is_some() || true)
+    std::hint::black_box((min.action, min.number));
+    ok
 }
 
 fn router() -> axum::Router {
