@@ -63,7 +63,8 @@ pub enum HandleError {
 
 impl Gateway {
     /// Sets up the gateway: a client per distinct route workqueue, the GitHub API when a path
-    /// route needs it, the sink.
+    /// route needs it, the sink. Call it within a Tokio runtime (the GitHub client starts a
+    /// task).
     pub fn new(config: GatewayConfig, metrics: GatewayMetrics) -> anyhow::Result<Self> {
         let mut remotes: Vec<(String, Arc<dyn Enqueue>)> = Vec::new();
         let mut routes = Vec::new();
