@@ -25,7 +25,7 @@ const SECRET: &[u8] = b"bench-secret";
 
 /// The payloads: a small real one, a real pull_request, and that one grown to ~1 MB by a
 /// long PR description (a real shape: bodies are where the size is).
-pub fn payloads() -> Vec<(&'static str, &'static str, Vec<u8>)> {
+pub(crate) fn payloads() -> Vec<(&'static str, &'static str, Vec<u8>)> {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/github/");
     let read = |path: &str| std::fs::read(format!("{root}{path}")).expect("fixture");
     let pr = read("pull_request/00-opened.json");
