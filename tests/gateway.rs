@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use common::{Proc, TestStorage, eventually, free_addr, python, repo, wait_healthy};
+use common::{Proc, TestStorage, eventually, free_addr, http_get, python, repo, wait_healthy};
 use tokio_util::sync::CancellationToken;
 use workqueue::reconciler::{Action, ReconcileError, Reconciler, serve};
 
@@ -147,6 +147,16 @@ async fn gateway_should_take_cloudevents_and_rotated_secrets_into_a_receiver() {
     }
     let (ok, out) = send(&webhook, comment, "issue_comment", Some("third"));
     assert!(!ok && out.contains("401"), "{out}");
+    let (_, metrics) = http_get(gateway_http, "/metrics").await.expect("metrics");
+    for line in [
+        "gateway_webhook_deliveries_total{event=\"issue_comment\",outcome=\"enqueued\"} 2",
+        "gateway_webhook_deliveries_total{event=\"issue_comment\",outcome=\"unauthorized\"} 1",
+        "gateway_signature_failures_total 1",
+        "gateway_keys_total{route=\"extension\"} 6",
+        "gateway_cloudevents_total{outcome=\"malformed\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
 
     let queue = storage.queue().await;
     let keys: BTreeSet<String> = queue
