@@ -5,11 +5,10 @@ use axum::body::Bytes;
 use axum::http::HeaderMap;
 use axum::http::header::CONTENT_TYPE;
 use cloudevents::event::ExtensionValue;
-use cloudevents::{AttributesReader, Data, Event};
+use cloudevents::{AttributesReader, Event};
 use percent_encoding::percent_decode_str;
 
-use crate::incoming::{GitHubPayload, Incoming};
-use crate::webhook::TYPE_PREFIX;
+use crate::incoming::Incoming;
 
 /// A request that is not a valid CloudEvent (or batch of them).
 #[derive(Debug, thiserror::Error)]
@@ -21,14 +20,14 @@ pub fn parse(headers: &HeaderMap, body: Bytes) -> Result<Vec<Incoming>, EventErr
     let content_type = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
+        .unwrap_or("");
     if content_type.starts_with("application/cloudevents-batch") {
         let events: Vec<Event> =
             serde_json::from_slice(&body).map_err(|e| EventError(format!("batch: {e}")))?;
         return events.into_iter().map(|e| to_incoming(e, false)).collect();
     }
-    let binary = !content_type.starts_with("application/cloudevents");
+    // The same test the SDK's binding makes, so values are decoded exactly in binary mode.
+    let binary = !content_type.starts_with("application/cloudevents+json");
     let event = cloudevents::binding::http::to_event(headers, body.to_vec())
         .map_err(|e| EventError(e.to_string()))?;
     Ok(vec![to_incoming(event, binary)?])
@@ -56,32 +55,15 @@ fn to_incoming(event: Event, binary: bool) -> Result<Incoming, EventError> {
             Ok((name.to_ascii_lowercase(), value))
         })
         .collect::<Result<_, EventError>>()?;
-    let github = github_payload(&event);
     Ok(Incoming {
         id: text(event.id())?,
         ty: text(event.ty())?,
         source: text(event.source())?,
         subject: event.subject().map(text).transpose()?,
         extensions,
-        github,
-    })
-}
-
-/// The delivery a GitHub event carries when it came from this gateway's bridge (its data is
-/// `{"when", "headers", "body"}`), so path routes work on events from a broker too.
-fn github_payload(event: &Event) -> Option<GitHubPayload> {
-    let github_event = event.ty().strip_prefix(TYPE_PREFIX)?;
-    let data: serde_json::Value = match event.data()? {
-        Data::Json(value) => value.clone(),
-        Data::Binary(bytes) => serde_json::from_slice(bytes).ok()?,
-        Data::String(text) => serde_json::from_str(text).ok()?,
-    };
-    let body = serde_json::to_vec(data.get("body")?).ok()?;
-    Some(GitHubPayload {
-        event: github_event.to_owned(),
-        body: Bytes::from(body),
-        headers: Vec::new(),
-        received: std::time::SystemTime::now(),
+        // Path routes read pushes only from verified deliveries: an event's data is not
+        // authenticated, so it cannot name the files a push changed.
+        github: None,
     })
 }
 

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use prometheus_client::metrics::counter::Counter;
 use tracing::{debug, warn};
 
@@ -50,12 +50,18 @@ pub struct Gateway {
     pub(crate) metrics: GatewayMetrics,
 }
 
+/// What came of one event.
+#[derive(Debug, Default)]
+pub struct Handled {
+    /// Keys stored.
+    pub enqueued: usize,
+    /// Keys the workqueue refused as invalid (left out).
+    pub refused: Vec<EnqueueError>,
+}
+
 /// Why an event was not handled.
 #[derive(Debug, thiserror::Error)]
 pub enum HandleError {
-    /// A key was refused as invalid: the event is bad input.
-    #[error(transparent)]
-    Refused(EnqueueError),
     /// The workqueue, the sink or the GitHub API failed: a retry may succeed.
     #[error("{0}")]
     Unavailable(String),
@@ -105,8 +111,9 @@ impl Gateway {
     }
 
     /// Routes one event and enqueues its keys (and forwards it to the sink, for a GitHub
-    /// delivery); returns how many keys it enqueued once they are all stored.
-    pub async fn handle(&self, event: &Incoming, forward: bool) -> Result<usize, HandleError> {
+    /// delivery), once they are all stored. A key the workqueue refuses (too long, say) is
+    /// logged and left out; the others are still enqueued.
+    pub async fn handle(&self, event: &Incoming, forward: bool) -> Result<Handled, HandleError> {
         let started = Instant::now();
         let sending = async {
             match (&self.sink, forward) {
@@ -117,18 +124,18 @@ impl Gateway {
                 _ => Ok(()),
             }
         };
-        let (enqueued, sent) = tokio::join!(self.enqueue_keys(event), sending);
+        let (handled, sent) = tokio::join!(self.enqueue_keys(event), sending);
         sent?;
-        let enqueued = enqueued?;
-        if enqueued > 0 {
+        let handled = handled?;
+        if handled.enqueued > 0 {
             self.metrics
                 .enqueue_latency(started.elapsed().as_secs_f64());
         }
-        Ok(enqueued)
+        Ok(handled)
     }
 
-    async fn enqueue_keys(&self, event: &Incoming) -> Result<usize, HandleError> {
-        let mut total = 0;
+    async fn enqueue_keys(&self, event: &Incoming) -> Result<Handled, HandleError> {
+        let mut handled = Handled::default();
         for (route, target, counter) in &self.routes {
             let keys = keys_for(route, event, self.github.as_ref())
                 .await
@@ -137,20 +144,26 @@ impl Gateway {
                 continue;
             }
             debug!(route = %route.name, keys = keys.len(), event = %event.id, "routing");
-            match keys.as_slice() {
-                [key] => enqueue_one(route, target.as_ref(), key).await?,
+            let refused: Vec<EnqueueError> = match keys.as_slice() {
+                [key] => enqueue_one(route, target.as_ref(), key)
+                    .await?
+                    .into_iter()
+                    .collect(),
                 _ => {
-                    futures::stream::iter(keys.iter().map(Ok))
-                        .try_for_each_concurrent(ENQUEUE_CONCURRENCY, |key| {
-                            enqueue_one(route, target.as_ref(), key)
-                        })
+                    let target = target.as_ref();
+                    futures::stream::iter(keys.clone())
+                        .map(|key| async move { enqueue_one(route, target, &key).await })
+                        .buffer_unordered(ENQUEUE_CONCURRENCY)
+                        .try_filter_map(|refused| async move { Ok(refused) })
+                        .try_collect()
                         .await?
                 }
-            }
-            counter.inc_by(keys.len() as u64);
-            total += keys.len();
+            };
+            counter.inc_by((keys.len() - refused.len()) as u64);
+            handled.enqueued += keys.len() - refused.len();
+            handled.refused.extend(refused);
         }
-        Ok(total)
+        Ok(handled)
     }
 
     /// Whether deliveries are forwarded to a sink.
@@ -164,15 +177,21 @@ impl Gateway {
     }
 }
 
-async fn enqueue_one(route: &Route, target: &dyn Enqueue, key: &str) -> Result<(), HandleError> {
-    target
-        .enqueue(key, route.priority)
-        .await
-        .map_err(|e| match e {
-            refused @ EnqueueError::Refused { .. } => HandleError::Refused(refused),
-            unavailable => {
-                warn!(route = %route.name, error = %unavailable, "failed to enqueue");
-                HandleError::Unavailable(unavailable.to_string())
-            }
-        })
+/// Enqueues one key: `Ok(Some(_))` when the workqueue refused it as invalid.
+async fn enqueue_one(
+    route: &Route,
+    target: &dyn Enqueue,
+    key: &str,
+) -> Result<Option<EnqueueError>, HandleError> {
+    match target.enqueue(key, route.priority).await {
+        Ok(()) => Ok(None),
+        Err(refused @ EnqueueError::Refused { .. }) => {
+            warn!(route = %route.name, error = %refused, "a key was refused");
+            Ok(Some(refused))
+        }
+        Err(unavailable) => {
+            warn!(route = %route.name, error = %unavailable, "failed to enqueue");
+            Err(HandleError::Unavailable(unavailable.to_string()))
+        }
+    }
 }

@@ -10,6 +10,18 @@ use anyhow::{Context, bail};
 use octocrab::Octocrab;
 use serde::Deserialize;
 
+/// The most tree listings one push's diff may take.
+const MAX_DIFF_CALLS: usize = 200;
+
+/// A commit SHA as GitHub writes it (40 hex digits): anything else must not reach a URL.
+pub fn check_sha(sha: &str) -> anyhow::Result<()> {
+    if sha.len() == 40 && sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(())
+    } else {
+        bail!("{sha:?} is not a commit SHA")
+    }
+}
+
 /// A client of the GitHub API.
 #[derive(Clone, Debug)]
 pub struct GitHubApi {
@@ -134,24 +146,83 @@ impl GitHubApi {
         Ok(files)
     }
 
-    /// The files that differ between two commits: added, removed or changed.
+    /// The files that differ between two commits: added, removed or changed. Both trees are
+    /// walked together from the root, going only into sub-trees whose SHA differs, so a push
+    /// costs API calls for the directories it touched, not for the whole repository.
     pub async fn changed_files(
         &self,
         repository: &str,
         before: &str,
         after: &str,
     ) -> anyhow::Result<Vec<String>> {
-        let (old, new) = tokio::try_join!(
-            self.files(repository, before),
-            self.files(repository, after)
-        )?;
-        let mut changed: Vec<String> = new
-            .iter()
-            .filter(|(path, sha)| old.get(*path) != Some(*sha))
-            .map(|(path, _)| path.clone())
-            .collect();
-        changed.extend(old.keys().filter(|path| !new.contains_key(*path)).cloned());
+        check_sha(before)?;
+        check_sha(after)?;
+        let mut changed = Vec::new();
+        let mut pending = vec![(String::new(), before.to_owned(), after.to_owned())];
+        let mut calls = 0;
+        while let Some((prefix, old_sha, new_sha)) = pending.pop() {
+            calls += 2;
+            if calls > MAX_DIFF_CALLS {
+                bail!("the push touched more than {MAX_DIFF_CALLS} directories of {repository}");
+            }
+            let (old, new) = tokio::try_join!(
+                self.tree(repository, &old_sha, false),
+                self.tree(repository, &new_sha, false)
+            )?;
+            if old.truncated || new.truncated {
+                bail!("GitHub cut short a single tree level of {repository} at {prefix:?}");
+            }
+            let old: std::collections::HashMap<&str, &TreeEntry> =
+                old.tree.iter().map(|e| (e.path.as_str(), e)).collect();
+            let mut seen = std::collections::HashSet::new();
+            for entry in &new.tree {
+                seen.insert(entry.path.as_str());
+                let path = format!("{prefix}{}", entry.path);
+                match (old.get(entry.path.as_str()), entry.kind.as_str()) {
+                    (Some(o), _) if o.sha == entry.sha && o.kind == entry.kind => {}
+                    (Some(o), "tree") if o.kind == "tree" => {
+                        pending.push((format!("{path}/"), o.sha.clone(), entry.sha.clone()));
+                    }
+                    (previous, kind) => {
+                        // Added, or changed kind: everything under both sides changed.
+                        if let Some(o) = previous {
+                            self.collect(repository, o, &path, &mut changed).await?;
+                        }
+                        if kind == "tree" || kind == "blob" {
+                            self.collect(repository, entry, &path, &mut changed).await?;
+                        }
+                    }
+                }
+            }
+            for (name, entry) in &old {
+                if !seen.contains(name) {
+                    let path = format!("{prefix}{name}");
+                    self.collect(repository, entry, &path, &mut changed).await?;
+                }
+            }
+        }
+        changed.sort();
+        changed.dedup();
         Ok(changed)
+    }
+
+    /// Adds `entry` at `path` to `out`: the file itself, or every file under a tree.
+    async fn collect(
+        &self,
+        repository: &str,
+        entry: &TreeEntry,
+        path: &str,
+        out: &mut Vec<String>,
+    ) -> anyhow::Result<()> {
+        match entry.kind.as_str() {
+            "blob" => out.push(path.to_owned()),
+            "tree" => {
+                let files = self.files(repository, &entry.sha).await?;
+                out.extend(files.into_keys().map(|f| format!("{path}/{f}")));
+            }
+            _ => {}
+        }
+        Ok(())
     }
 
     async fn tree(&self, repository: &str, sha: &str, recursive: bool) -> anyhow::Result<Tree> {

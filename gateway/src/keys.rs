@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use tracing::warn;
 
-use crate::github_api::GitHubApi;
+use crate::github_api::{GitHubApi, check_sha};
 use crate::incoming::Incoming;
 use crate::paths::PathPatterns;
 use crate::payload::Payload;
@@ -72,8 +72,15 @@ async fn push_keys(
     let before = payload.before.as_deref().unwrap_or(ZERO_SHA);
     let after = payload.after.as_deref().unwrap_or(ZERO_SHA);
     let maybe_cut = commits.len() >= MAX_PUSH_COMMITS || payload.forced;
-    let comparable = before != ZERO_SHA && after != ZERO_SHA;
-    let files: Vec<String> = match (maybe_cut && comparable, github) {
+    let files: Vec<String> = match (maybe_cut, github) {
+        // A branch created by the push: every file of its tree is new.
+        (true, Some(api)) if before == ZERO_SHA => {
+            check_sha(after)?;
+            api.files(&repo.full_name, after)
+                .await?
+                .into_keys()
+                .collect()
+        }
         (true, Some(api)) => api.changed_files(&repo.full_name, before, after).await?,
         (cut, _) => {
             if cut {

@@ -68,8 +68,7 @@ impl PathPatterns {
     pub fn capture<'p>(&self, path: &'p str) -> Option<&'p str> {
         self.patterns
             .iter()
-            .find_map(|re| re.captures(path))
-            .and_then(|c| c.get(1))
+            .find_map(|re| re.captures(path).and_then(|c| c.get(1)))
             .map(|m| m.as_str())
     }
 

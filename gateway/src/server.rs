@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use tracing::{debug, warn};
 
-use crate::gateway::{Gateway, HandleError};
+use crate::gateway::{Gateway, HandleError, Handled};
 use crate::metrics::Outcome;
 use crate::{events, webhook};
 
@@ -142,36 +142,52 @@ async fn cloudevents(
             );
         }
     };
-    let mut result = (Outcome::Skipped, answer(StatusCode::ACCEPTED, ""));
-    for event in &incoming {
-        let outcome = handle(gateway, event, false).await;
-        match outcome.0 {
-            Outcome::Enqueued => result = outcome,
-            Outcome::Skipped => {}
-            _ => return outcome,
+    // One deadline for the whole request, a batch included.
+    let all = async {
+        let mut total = Handled::default();
+        for event in &incoming {
+            let handled = gateway.handle(event, false).await?;
+            total.enqueued += handled.enqueued;
+            total.refused.extend(handled.refused);
         }
-    }
-    result
+        Ok(total)
+    };
+    within_deadline(all, incoming.first().map_or("", |e| e.id.as_str())).await
 }
 
 /// Routes and enqueues one event within the deadline.
 async fn handle(gateway: &Gateway, event: &crate::Incoming, forward: bool) -> (Outcome, Response) {
-    match tokio::time::timeout(DEADLINE, gateway.handle(event, forward)).await {
-        Ok(Ok(0)) => (Outcome::Skipped, answer(StatusCode::ACCEPTED, "")),
+    within_deadline(gateway.handle(event, forward), &event.id).await
+}
+
+/// The answer for handling that must end within the deadline: 202 with keys stored (or none
+/// to store), 400 when every key was refused as invalid, 503 when storage failed or time ran
+/// out.
+async fn within_deadline(
+    handling: impl Future<Output = Result<Handled, HandleError>>,
+    id: &str,
+) -> (Outcome, Response) {
+    match tokio::time::timeout(DEADLINE, handling).await {
+        Ok(Ok(handled)) if handled.enqueued == 0 && !handled.refused.is_empty() => {
+            let reasons: Vec<String> = handled.refused.iter().map(|e| e.to_string()).collect();
+            (
+                Outcome::Malformed,
+                answer(StatusCode::BAD_REQUEST, reasons.join("\n")),
+            )
+        }
+        Ok(Ok(handled)) if handled.enqueued == 0 => {
+            (Outcome::Skipped, answer(StatusCode::ACCEPTED, ""))
+        }
         Ok(Ok(_)) => (Outcome::Enqueued, answer(StatusCode::ACCEPTED, "")),
-        Ok(Err(HandleError::Refused(e))) => (
-            Outcome::Malformed,
-            answer(StatusCode::BAD_REQUEST, e.to_string()),
-        ),
         Ok(Err(HandleError::Unavailable(e))) => {
-            warn!(event = %event.id, error = %e, "failed to handle an event");
+            warn!(event = %id, error = %e, "failed to handle an event");
             (
                 Outcome::Unavailable,
                 answer(StatusCode::SERVICE_UNAVAILABLE, e),
             )
         }
         Err(_) => {
-            warn!(event = %event.id, "handling an event took too long");
+            warn!(event = %id, "handling an event took too long");
             let message = format!("the keys were not stored within {DEADLINE:?}");
             (
                 Outcome::Unavailable,

@@ -49,11 +49,19 @@ impl Secrets {
 
     /// Every non-empty environment variable whose name starts with `WEBHOOK_SECRET`.
     pub fn from_env() -> Self {
-        let mut vars: Vec<(String, String)> = std::env::vars()
-            .filter(|(name, _)| name.starts_with(SECRET_VARIABLE_PREFIX))
+        // `vars_os`: a variable that is not Unicode (anywhere in the environment) must not
+        // stop the gateway; secrets are bytes anyway.
+        let mut vars: Vec<(std::ffi::OsString, std::ffi::OsString)> = std::env::vars_os()
+            .filter(|(name, _)| {
+                name.as_encoded_bytes()
+                    .starts_with(SECRET_VARIABLE_PREFIX.as_bytes())
+            })
             .collect();
         vars.sort();
-        Self::new(vars.into_iter().map(|(_, value)| value))
+        Self::new(
+            vars.into_iter()
+                .map(|(_, value)| value.into_encoded_bytes()),
+        )
     }
 
     /// How many secrets are configured.

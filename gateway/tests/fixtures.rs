@@ -51,26 +51,43 @@ async fn sink() -> (SocketAddr, Seen) {
     (listen(router).await, seen)
 }
 
-/// A GitHub API with two trees: `b…b` before, `c…c` after a push.
-async fn github_api() -> SocketAddr {
-    async fn tree(Path((_owner, _repo, sha)): Path<(String, String, String)>) -> String {
-        let entries = match sha.chars().next() {
-            Some('b') => {
-                r#"[{"path":"config/same.yaml","type":"blob","sha":"1"},
-                            {"path":"config/changed.yaml","type":"blob","sha":"2"},
-                            {"path":"config/gone.yaml","type":"blob","sha":"3"},
-                            {"path":"config","type":"tree","sha":"t1"}]"#
+/// A GitHub API with the trees of two commits, `b…b` before a push and `c…c` after it,
+/// sharing an unchanged `docs` tree; it records which trees were asked for.
+async fn github_api() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
+    type Asked = Arc<Mutex<Vec<String>>>;
+    async fn tree(
+        State(asked): State<Asked>,
+        Path((_owner, _repo, sha)): Path<(String, String, String)>,
+    ) -> String {
+        asked.lock().unwrap().push(sha.clone());
+        let entries = match sha.as_str() {
+            s if s.starts_with('b') => {
+                r#"[{"path":"config","type":"tree","sha":"t-old"},
+                                           {"path":"docs","type":"tree","sha":"t-docs"}]"#
             }
-            _ => {
-                r#"[{"path":"config/same.yaml","type":"blob","sha":"1"},
-                     {"path":"config/changed.yaml","type":"blob","sha":"22"},
-                     {"path":"config/added.yaml","type":"blob","sha":"4"},
-                     {"path":"docs/x.md","type":"blob","sha":"5"}]"#
+            s if s.starts_with('c') => {
+                r#"[{"path":"config","type":"tree","sha":"t-new"},
+                                           {"path":"docs","type":"tree","sha":"t-docs"}]"#
             }
+            "t-old" => {
+                r#"[{"path":"same.yaml","type":"blob","sha":"1"},
+                           {"path":"changed.yaml","type":"blob","sha":"2"},
+                           {"path":"gone.yaml","type":"blob","sha":"3"}]"#
+            }
+            "t-new" => {
+                r#"[{"path":"same.yaml","type":"blob","sha":"1"},
+                           {"path":"changed.yaml","type":"blob","sha":"22"},
+                           {"path":"added.yaml","type":"blob","sha":"4"}]"#
+            }
+            _ => r#"[{"path":"x.md","type":"blob","sha":"5"}]"#,
         };
         format!(r#"{{"sha":"{sha}","tree":{entries},"truncated":false}}"#)
     }
-    listen(axum::Router::new().route("/repos/{owner}/{repo}/git/trees/{sha}", get(tree))).await
+    let asked: Asked = Arc::default();
+    let router = axum::Router::new()
+        .route("/repos/{owner}/{repo}/git/trees/{sha}", get(tree))
+        .with_state(asked.clone());
+    (listen(router).await, asked)
 }
 
 fn routes() -> Vec<Route> {
@@ -142,7 +159,7 @@ async fn every_fixture_should_yield_exactly_its_keys_and_extensions() {
             .unwrap();
     assert!(expected.len() >= 70, "the fixtures are there");
     let (sink, seen) = sink().await;
-    let api = github_api().await;
+    let (api, asked) = github_api().await;
     for (file, want) in &expected {
         let (router, queue) = gateway(sink, api).await;
         let body = std::fs::read(fixtures().join(file)).unwrap();
@@ -169,6 +186,13 @@ async fn every_fixture_should_yield_exactly_its_keys_and_extensions() {
             keys.insert(key, 0);
         }
         assert_eq!(queued(&queue).await, keys, "{file}");
+        if want["path_keys"].is_null() {
+            let asked = std::mem::take(&mut *asked.lock().unwrap());
+            assert!(
+                asked.contains(&"t-new".to_owned()) && !asked.contains(&"t-docs".to_owned()),
+                "only the changed directories are listed: {asked:?}"
+            );
+        }
 
         let headers = seen.lock().unwrap().pop().expect("forwarded to the sink");
         let header = |name: &str| headers.get(name).map(|v| v.to_str().unwrap().to_owned());

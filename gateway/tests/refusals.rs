@@ -205,4 +205,18 @@ async fn cloudevents_without_a_key_should_be_accepted_and_dropped() {
     assert_eq!(status(&router, bad).await.0, StatusCode::BAD_REQUEST);
     let too_long = event(Some(&"x".repeat(2000)));
     assert_eq!(status(&router, too_long).await.0, StatusCode::BAD_REQUEST);
+    // In a batch, a refused key leaves the others be.
+    let batch = format!(
+        r#"[{{"specversion":"1.0","id":"1","source":"s","type":"t","pullrequesturl":"{}"}},
+            {{"specversion":"1.0","id":"2","source":"s","type":"t","pullrequesturl":"https://github.com/o/r/pull/10"}}]"#,
+        "x".repeat(2000)
+    );
+    let request = Request::post("/events")
+        .header("content-type", "application/cloudevents-batch+json")
+        .body(Body::from(batch))
+        .unwrap();
+    assert_eq!(status(&router, request).await.0, StatusCode::ACCEPTED);
+    let mut got = keys(&queue).await;
+    got.sort();
+    assert_eq!(got, ["https://github.com/o/r/pull/10", KEY]);
 }

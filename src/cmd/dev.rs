@@ -43,8 +43,15 @@ pub(crate) async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::R
         Some(url) => Arc::new(RemoteReconciler::new(url, args.dispatch.reconcile_timeout)?),
         None => Arc::new(LogReconciler),
     };
+    let http = args.listen.http("127.0.0.1:8080")?;
     let mut secrets = Secrets::from_env();
     if secrets.is_empty() {
+        // A known secret is only for a machine's own loopback.
+        if !http.ip().is_loopback() {
+            anyhow::bail!(
+                "dev listens on {http}, beyond this machine: set WEBHOOK_SECRET (the secret \"dev\" is only used on a loopback address)"
+            );
+        }
         info!(
             "no WEBHOOK_SECRET is set: /webhook accepts deliveries signed with the secret \"dev\""
         );
@@ -63,7 +70,7 @@ pub(crate) async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::R
         })),
         queue: args.dispatch.queue()?,
         dispatcher: Some((reconciler, args.dispatch.dispatcher(&storage)?)),
-        http: args.listen.http("127.0.0.1:8080")?,
+        http,
         grpc: Some(args.grpc_listen.grpc("127.0.0.1:8081")?),
         storage,
     };
