@@ -197,14 +197,45 @@ fn help_should_name_every_flag_and_its_environment_variable() {
         "WORKQUEUE_MAX_RETRY",
         "WORKQUEUE_TARGET",
     ];
-    let dev: Vec<&str> = dispatch.iter().copied().chain(["--grpc-listen"]).collect();
-    let expectations: [(&str, &[&str]); 4] = [
+    let routes = [
+        "--routes",
+        "--extension-key",
+        "--filter",
+        "--priority",
+        "--repository",
+        "--path-pattern",
+        "--github-api",
+        "--sink",
+        "K_SINK",
+        "GITHUB_API_URL",
+    ];
+    let dev: Vec<&str> = dispatch
+        .iter()
+        .chain(&routes)
+        .copied()
+        .chain(["--grpc-listen"])
+        .collect();
+    let gateway: Vec<&str> = routes
+        .iter()
+        .copied()
+        .chain(["--listen", "--workqueue", "WORKQUEUE_SERVICE"])
+        .collect();
+    let expectations: [(&str, &[&str]); 6] = [
         ("dev", &dev),
+        ("gateway", &gateway),
+        ("webhook", &["send"]),
         ("receiver", &["--storage", "--grpc-listen", "--listen"]),
         ("dispatcher", &dispatch),
         (
             "queue",
-            &["list", "state", "dead-letters", "reenqueue", "--storage"],
+            &[
+                "list",
+                "state",
+                "dead-letters",
+                "reenqueue",
+                "migrate",
+                "--storage",
+            ],
         ),
     ];
     for (command, flags) in expectations {
