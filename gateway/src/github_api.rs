@@ -5,10 +5,14 @@
 //! none (public repositories, at a low rate limit).
 
 use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
+use axum::http::{HeaderMap, StatusCode};
 use octocrab::Octocrab;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use tracing::warn;
 
 /// The most tree listings one push's diff may take.
 const MAX_DIFF_CALLS: usize = 200;
@@ -22,10 +26,15 @@ pub fn check_sha(sha: &str) -> anyhow::Result<()> {
     }
 }
 
+/// How long, in all, one call waits out rate limits by default.
+pub const DEFAULT_MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
+
 /// A client of the GitHub API.
 #[derive(Clone, Debug)]
 pub struct GitHubApi {
     client: Octocrab,
+    /// How long, in all, one call waits out rate limits before it fails.
+    max_wait: Duration,
 }
 
 #[derive(Deserialize)]
@@ -54,7 +63,10 @@ impl GitHubApi {
     /// local fake otherwise) with the credentials the environment gives.
     pub fn from_env(base: Option<&str>) -> anyhow::Result<Self> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        let mut builder = Octocrab::builder();
+        // Our own calls wait out rate limits, within a bound (`get_json`); octocrab's retry
+        // would call again at once on a 429.
+        let mut builder = Octocrab::builder()
+            .add_retry_config(octocrab::service::middleware::retry::RetryConfig::None);
         if let Some(base) = base {
             builder = builder
                 .base_uri(base)
@@ -95,14 +107,59 @@ impl GitHubApi {
                 .build()
                 .context("failed to set up the GitHub client")?
         };
-        Ok(Self { client })
+        Ok(Self {
+            client,
+            max_wait: DEFAULT_MAX_RATE_LIMIT_WAIT,
+        })
+    }
+
+    /// The same client, waiting out rate limits for up to `max_wait` per call.
+    pub fn with_max_rate_limit_wait(self, max_wait: Duration) -> Self {
+        Self { max_wait, ..self }
+    }
+
+    /// GETs `route` (with its query) and parses the JSON answer. A rate limit (403 or 429
+    /// with `Retry-After`, or `X-RateLimit-Remaining: 0` and its reset time; a bare 429) is
+    /// waited out and the call made again, for up to `max_wait` in all; anything else that
+    /// is not a success fails with GitHub's message.
+    async fn get_json<T: DeserializeOwned>(&self, route: &str) -> anyhow::Result<T> {
+        let mut waited = Duration::ZERO;
+        loop {
+            let response = self
+                .client
+                ._get(route)
+                .await
+                .with_context(|| format!("failed to call the GitHub API at {route}"))?;
+            let status = response.status();
+            let wait = rate_limit_wait(status, response.headers(), SystemTime::now());
+            let body = self
+                .client
+                .body_to_string(response)
+                .await
+                .with_context(|| format!("failed to read GitHub's answer for {route}"))?;
+            if status.is_success() {
+                return serde_json::from_str(&body)
+                    .with_context(|| format!("unexpected answer from GitHub for {route}"));
+            }
+            match wait {
+                Some(wait) if waited + wait <= self.max_wait => {
+                    warn!(%route, ?wait, "GitHub rate limit: waiting it out");
+                    tokio::time::sleep(wait).await;
+                    waited += wait;
+                }
+                Some(wait) => bail!(
+                    "GitHub's rate limit for {route} lifts in {wait:?}, beyond the {:?} a call waits",
+                    self.max_wait
+                ),
+                None => bail!("GitHub answered {status} for {route}: {}", body.trim()),
+            }
+        }
     }
 
     /// The repository's default branch.
     pub async fn default_branch(&self, repository: &str) -> anyhow::Result<String> {
         let repo: Repository = self
-            .client
-            .get(format!("/repos/{repository}"), None::<&()>)
+            .get_json(&format!("/repos/{repository}"))
             .await
             .with_context(|| format!("failed to get the repository {repository}"))?;
         Ok(repo.default_branch)
@@ -226,12 +283,122 @@ impl GitHubApi {
     }
 
     async fn tree(&self, repository: &str, sha: &str, recursive: bool) -> anyhow::Result<Tree> {
-        let route = format!("/repos/{repository}/git/trees/{sha}");
-        let result = if recursive {
-            self.client.get(route, Some(&[("recursive", "1")])).await
-        } else {
-            self.client.get(route, None::<&()>).await
+        let query = if recursive { "?recursive=1" } else { "" };
+        self.get_json(&format!("/repos/{repository}/git/trees/{sha}{query}"))
+            .await
+            .with_context(|| format!("failed to list the tree {sha} of {repository}"))
+    }
+}
+
+/// How long a GitHub answer asks to wait before calling again, if it is a rate limit.
+fn rate_limit_wait(status: StatusCode, headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    if status != StatusCode::FORBIDDEN && status != StatusCode::TOO_MANY_REQUESTS {
+        return None;
+    }
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(seconds) = header("retry-after").and_then(|v| v.trim().parse::<u64>().ok()) {
+        return Some(Duration::from_secs(seconds.max(1)));
+    }
+    if header("x-ratelimit-remaining") == Some("0")
+        && let Some(reset) = header("x-ratelimit-reset").and_then(|v| v.parse::<u64>().ok())
+    {
+        let now = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        return Some(Duration::from_secs(reset.saturating_sub(now) + 1));
+    }
+    // A secondary rate limit without a hint: GitHub asks for at least a minute.
+    (status == StatusCode::TOO_MANY_REQUESTS).then_some(Duration::from_secs(60))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use axum::http::HeaderValue;
+    use axum::response::IntoResponse;
+
+    use super::*;
+
+    #[test]
+    fn rate_limit_wait_should_read_githubs_hints() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_000);
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut h = HeaderMap::new();
+            for (n, v) in pairs {
+                h.insert(*n, HeaderValue::from_static(v));
+            }
+            h
         };
-        result.with_context(|| format!("failed to list the tree {sha} of {repository}"))
+        let forbidden = StatusCode::FORBIDDEN;
+        assert_eq!(
+            rate_limit_wait(forbidden, &headers(&[("retry-after", "7")]), now),
+            Some(Duration::from_secs(7))
+        );
+        let exhausted = headers(&[
+            ("x-ratelimit-remaining", "0"),
+            ("x-ratelimit-reset", "1030"),
+        ]);
+        assert_eq!(
+            rate_limit_wait(forbidden, &exhausted, now),
+            Some(Duration::from_secs(31))
+        );
+        assert_eq!(
+            rate_limit_wait(forbidden, &headers(&[]), now),
+            None,
+            "a plain 403"
+        );
+        assert_eq!(
+            rate_limit_wait(StatusCode::TOO_MANY_REQUESTS, &headers(&[]), now),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            rate_limit_wait(StatusCode::NOT_FOUND, &exhausted, now),
+            None
+        );
+    }
+
+    #[tokio::test]
+    async fn calls_should_wait_out_a_rate_limit_and_fail_on_other_errors() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let seen = calls.clone();
+        let router = axum::Router::new()
+            .route(
+                "/repos/o/r",
+                axum::routing::get(move || {
+                    let seen = seen.clone();
+                    async move {
+                        if seen.fetch_add(1, Ordering::SeqCst) == 0 {
+                            (
+                                StatusCode::TOO_MANY_REQUESTS,
+                                [("retry-after", "1")],
+                                "slow down",
+                            )
+                                .into_response()
+                        } else {
+                            r#"{"default_branch":"trunk"}"#.into_response()
+                        }
+                    }
+                }),
+            )
+            .route(
+                "/repos/o/missing",
+                axum::routing::get(|| async {
+                    (StatusCode::NOT_FOUND, r#"{"message":"Not Found"}"#)
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        let api = GitHubApi::from_env(Some(&format!("http://{addr}"))).unwrap();
+        let started = std::time::Instant::now();
+        assert_eq!(api.default_branch("o/r").await.unwrap(), "trunk");
+        assert!(started.elapsed() >= Duration::from_secs(1), "it waited");
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        let err = format!("{:#}", api.default_branch("o/missing").await.unwrap_err());
+        assert!(err.contains("404") && err.contains("Not Found"), "{err}");
+        let impatient = api.with_max_rate_limit_wait(Duration::ZERO);
+        calls.store(0, Ordering::SeqCst);
+        let err = format!("{:#}", impatient.default_branch("o/r").await.unwrap_err());
+        assert!(err.contains("rate limit"), "{err}");
     }
 }
