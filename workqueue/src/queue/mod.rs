@@ -56,6 +56,7 @@
 mod capacity;
 mod claiming;
 mod dead_letters;
+mod error;
 mod legacy;
 mod pass;
 mod snapshot;
@@ -69,12 +70,13 @@ use tracing::warn;
 use crate::backoff::Backoff;
 use crate::clock::{Clock, SystemClock};
 use crate::entry::{CorruptRecord, KeyRecord, NotBefore, QueuedEntry};
-use crate::key::{InvalidKey, encode_key, validate_key};
+use crate::key::{encode_key, validate_key};
 use crate::metrics::Metrics;
-use crate::storage::{Generation, Object, PutMode, Storage, StorageError};
+use crate::storage::{Generation, Object, PutMode, Storage};
 
 pub(crate) use capacity::{Capacity, Permit};
 pub(crate) use claiming::DUE_PER_CLAIM;
+pub use error::QueueError;
 pub use legacy::Migrated;
 pub use pass::PassView;
 pub use snapshot::{Listed, Snapshot};
@@ -157,65 +159,6 @@ pub struct KeyState {
     pub queued_at: SystemTime,
     /// When it becomes due, for a queued key that is not due yet.
     pub not_before: Option<SystemTime>,
-}
-
-/// What can go wrong in a queue operation.
-#[derive(Debug, thiserror::Error)]
-pub enum QueueError {
-    /// The key cannot be queued.
-    #[error("invalid key: {0}")]
-    InvalidKey(#[from] InvalidKey),
-    /// Storage failed.
-    #[error("failed to {action} key {key:?}")]
-    Storage {
-        /// What the queue was doing.
-        action: &'static str,
-        /// The key (or prefix) concerned.
-        key: String,
-        /// The storage error.
-        #[source]
-        source: StorageError,
-    },
-    /// Other writers kept changing the key's object.
-    #[error("failed to {action} key {key:?}: it kept changing under concurrent writers")]
-    Contention {
-        /// What the queue was doing.
-        action: &'static str,
-        /// The key.
-        key: String,
-    },
-    /// The claim was taken over (its lease lapsed and another dispatcher recovered the key).
-    #[error("lost the claim on key {key:?}: its lease lapsed and another dispatcher took it over")]
-    Lost {
-        /// The key.
-        key: String,
-    },
-}
-
-impl QueueError {
-    pub(crate) fn storage(action: &'static str, key: &str, source: StorageError) -> Self {
-        Self::Storage {
-            action,
-            key: key.to_owned(),
-            source,
-        }
-    }
-
-    /// Whether retrying the operation may succeed (storage trouble, not bad input).
-    pub fn is_transient(&self) -> bool {
-        match self {
-            Self::InvalidKey(_) => false,
-            Self::Storage {
-                source: StorageError::Backend { transient, .. },
-                ..
-            } => *transient,
-            Self::Storage {
-                source: StorageError::InvalidName { .. },
-                ..
-            } => false,
-            _ => true,
-        }
-    }
 }
 
 /// A handle on one queue; cheap to clone, shared by the receiver and the dispatcher.
