@@ -24,7 +24,7 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 /// The routes: a routes file, or the one route the flags make.
 #[derive(Debug, Args)]
 pub(crate) struct RouteArgs {
-    /// A TOML file of [[route]] tables, each with its own filters, key rule, priority and
+    /// A TOML file of `[[route]]` tables, each with its own filters, key rule, priority and
     /// workqueue (instead of the flags below).
     #[arg(long, env = "GATEWAY_ROUTES")]
     routes: Option<PathBuf>,
@@ -43,7 +43,7 @@ pub(crate) struct RouteArgs {
     #[arg(long)]
     repository: Option<String>,
     /// An anchored regular expression with one capture group: matching paths become the key
-    /// https://github.com/OWNER/REPO/blob/BRANCH/<group>.
+    /// `https://github.com/OWNER/REPO/blob/BRANCH/GROUP`.
     #[arg(long = "path-pattern", value_name = "REGEX")]
     path_patterns: Vec<String>,
     /// The GitHub API's base URL (GitHub Enterprise; a local fake in tests). Auth:
