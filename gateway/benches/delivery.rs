@@ -77,6 +77,7 @@ fn router() -> axum::Router {
             github_api: None,
             sink: None,
             call_timeout: Duration::from_secs(5),
+            max_in_flight: gateway::gateway::DEFAULT_MAX_IN_FLIGHT,
         },
         GatewayMetrics::default(),
     )

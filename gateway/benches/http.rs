@@ -51,6 +51,7 @@ fn serve(addr: SocketAddr) {
                 github_api: None,
                 sink: None,
                 call_timeout: Duration::from_secs(5),
+                max_in_flight: gateway::gateway::DEFAULT_MAX_IN_FLIGHT,
             },
             GatewayMetrics::default(),
         )

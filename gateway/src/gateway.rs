@@ -37,7 +37,13 @@ pub struct GatewayConfig {
     pub sink: Option<String>,
     /// How long one call to a workqueue or the sink may take.
     pub call_timeout: Duration,
+    /// Requests handled at once; more are answered 503 at once (bodies are up to 25 MiB, so
+    /// this bounds the memory they take).
+    pub max_in_flight: usize,
 }
+
+/// The default for [`GatewayConfig::max_in_flight`].
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
 
 /// A running gateway; shared by its handlers.
 #[derive(Debug)]
@@ -48,6 +54,7 @@ pub struct Gateway {
     github: Option<GitHubApi>,
     sink: Option<Sink>,
     pub(crate) metrics: GatewayMetrics,
+    pub(crate) max_in_flight: usize,
 }
 
 /// What came of one event.
@@ -107,6 +114,7 @@ impl Gateway {
             github,
             sink,
             metrics,
+            max_in_flight: config.max_in_flight.max(1),
         })
     }
 

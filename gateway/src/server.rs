@@ -9,11 +9,13 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use tower::limit::GlobalConcurrencyLimitLayer;
 use tracing::{debug, warn};
 
 use crate::gateway::{Gateway, HandleError, Handled};
@@ -27,12 +29,20 @@ pub const MAX_BODY: usize = 25 * 1024 * 1024;
 /// How long one request may take to enqueue its keys: GitHub gives up after 10 s.
 const DEADLINE: Duration = Duration::from_secs(8);
 
-/// The gateway's routes: `POST /webhook` and `POST /events`.
+/// The gateway's routes: `POST /webhook` and `POST /events`, at most the gateway's
+/// `max_in_flight` requests at once (the others get 503 at once, and their senders retry).
 pub fn router(gateway: Arc<Gateway>) -> Router {
+    let shed = tower::ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
+            answer(StatusCode::SERVICE_UNAVAILABLE, "the gateway is busy")
+        }))
+        .load_shed()
+        .layer(GlobalConcurrencyLimitLayer::new(gateway.max_in_flight));
     Router::new()
         .route("/webhook", post(on_webhook))
         .route("/events", post(on_events))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(shed)
         .with_state(gateway)
 }
 

@@ -122,6 +122,7 @@ async fn gateway(sink: SocketAddr, api: SocketAddr) -> (axum::Router, Queue) {
             github_api: Some(format!("http://{api}")),
             sink: Some(format!("http://{sink}/")),
             call_timeout: std::time::Duration::from_secs(5),
+            max_in_flight: gateway::gateway::DEFAULT_MAX_IN_FLIGHT,
         },
         GatewayMetrics::default(),
     )

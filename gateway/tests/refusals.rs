@@ -31,6 +31,14 @@ fn route() -> Route {
 }
 
 fn build(workqueue: Arc<dyn Enqueue>, sink: Option<String>) -> axum::Router {
+    build_with(workqueue, sink, gateway::gateway::DEFAULT_MAX_IN_FLIGHT)
+}
+
+fn build_with(
+    workqueue: Arc<dyn Enqueue>,
+    sink: Option<String>,
+    max_in_flight: usize,
+) -> axum::Router {
     let gateway = Gateway::new(
         GatewayConfig {
             routes: vec![route()],
@@ -40,6 +48,7 @@ fn build(workqueue: Arc<dyn Enqueue>, sink: Option<String>) -> axum::Router {
             github_api: None,
             sink,
             call_timeout: Duration::from_secs(2),
+            max_in_flight,
         },
         GatewayMetrics::default(),
     )
@@ -219,4 +228,41 @@ async fn cloudevents_without_a_key_should_be_accepted_and_dropped() {
     let mut got = keys(&queue).await;
     got.sort();
     assert_eq!(got, ["https://github.com/o/r/pull/10", KEY]);
+}
+
+#[tokio::test]
+async fn requests_beyond_the_limit_in_flight_should_get_503_at_once() {
+    let queue = Queue::new(Arc::new(MemoryStorage::new()), QueueConfig::default());
+    let router = build_with(Arc::new(LocalWorkqueue::new(queue.clone())), None, 1);
+    // A delivery whose body is still arriving holds the one place.
+    let (sender, chunks) =
+        tokio::sync::mpsc::channel::<Result<axum::body::Bytes, std::io::Error>>(1);
+    let slow = Body::from_stream(tokio_stream_from(chunks));
+    let held = tokio::spawn(router.clone().oneshot(delivery(slow, None)));
+    let signature = Some(sign(b"new", PR.as_bytes()));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (code, body) = status(&router, delivery(PR, signature.clone())).await;
+        if code == StatusCode::SERVICE_UNAVAILABLE {
+            assert!(body.contains("busy"), "{body}");
+            break;
+        }
+        // The slow request may not have taken its place yet.
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never refused: {code}"
+        );
+        tokio::task::yield_now().await;
+    }
+    drop(sender);
+    let _ = held.await.unwrap();
+    let (code, _) = status(&router, delivery(PR, signature)).await;
+    assert_eq!(code, StatusCode::ACCEPTED, "the place is free again");
+}
+
+/// A stream of the chunks a channel receives.
+fn tokio_stream_from<T: Send + 'static>(
+    mut receiver: tokio::sync::mpsc::Receiver<T>,
+) -> impl futures::Stream<Item = T> + Send + 'static {
+    futures::stream::poll_fn(move |cx| receiver.poll_recv(cx))
 }

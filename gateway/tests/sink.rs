@@ -56,6 +56,7 @@ fn gateway(sink: Option<String>) -> (axum::Router, Queue) {
             github_api: None,
             sink,
             call_timeout: Duration::from_secs(5),
+            max_in_flight: gateway::gateway::DEFAULT_MAX_IN_FLIGHT,
         },
         GatewayMetrics::default(),
     )

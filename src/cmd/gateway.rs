@@ -57,6 +57,9 @@ pub(crate) struct RouteArgs {
     /// The source of GitHub events (default: the request's host).
     #[arg(long, env = "EVENT_SOURCE")]
     pub(crate) source: Option<String>,
+    /// Requests handled at once; more get 503 at once (bodies are up to 25 MiB each).
+    #[arg(long, env = "GATEWAY_MAX_IN_FLIGHT", default_value_t = gateway::gateway::DEFAULT_MAX_IN_FLIGHT)]
+    pub(crate) max_in_flight: usize,
 }
 
 impl RouteArgs {
@@ -116,6 +119,7 @@ impl RouteArgs {
                 github_api: self.github_api.clone(),
                 sink: self.sink.clone(),
                 call_timeout: CALL_TIMEOUT,
+                max_in_flight: self.max_in_flight,
             },
             metrics,
         )?;

@@ -71,6 +71,7 @@ fn target() -> &'static Target {
                 github_api: None,
                 sink: None,
                 call_timeout: Duration::from_secs(1),
+                max_in_flight: 16,
             },
             GatewayMetrics::default(),
         )
