@@ -12,7 +12,7 @@ use axum::body::Body;
 use axum::http::Request;
 use gateway::enqueue::LocalWorkqueue;
 use gateway::metrics::GatewayMetrics;
-use gateway::route::{KeyRule, Route};
+use gateway::route::Route;
 use gateway::signature::{Secrets, sign};
 use gateway::{Gateway, GatewayConfig};
 use hmac::{Hmac, Mac};
@@ -21,7 +21,8 @@ use tower::ServiceExt;
 use workqueue::storage::MemoryStorage;
 use workqueue::{Queue, QueueConfig};
 
-const SECRET: &[u8] = b"bench-secret";
+/// The secret deliveries are signed with.
+pub(crate) const SECRET: &str = "bench-secret";
 
 /// The payloads: a small real one, a real pull_request, and that one grown to ~1 MB by a
 /// long PR description (a real shape: bodies are where the size is).
@@ -51,7 +52,7 @@ fn floor(body: &[u8], signature: &[u8]) -> bool {
         #[serde(default)]
         number: Option<u64>,
     }
-    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET).unwrap();
+    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
     mac.update(body);
     let expected = hex::decode(&signature[7..]).unwrap();
     let ok = mac.verify_slice(&expected).is_ok();
@@ -60,25 +61,15 @@ fn floor(body: &[u8], signature: &[u8]) -> bool {
     ok
 }
 
-fn router() -> axum::Router {
+/// The gateway under test: one extension route into a memory queue.
+pub(crate) fn router() -> axum::Router {
     let queue = Queue::new(Arc::new(MemoryStorage::new()), QueueConfig::default());
     let gateway = Gateway::new(
-        GatewayConfig {
-            routes: vec![Route {
-                name: "prs".into(),
-                filters: Vec::new(),
-                key: KeyRule::Extension("pullrequesturl".into()),
-                priority: 100,
-                workqueue: None,
-            }],
-            workqueue: Arc::new(LocalWorkqueue::new(queue)),
-            secrets: Secrets::new([SECRET]),
-            source: None,
-            github_api: None,
-            sink: None,
-            call_timeout: Duration::from_secs(5),
-            max_in_flight: gateway::gateway::DEFAULT_MAX_IN_FLIGHT,
-        },
+        GatewayConfig::new(
+            vec![Route::extension("prs", "pullrequesturl")],
+            Arc::new(LocalWorkqueue::new(queue)),
+            Secrets::new([SECRET]),
+        ),
         GatewayMetrics::default(),
     )
     .unwrap();
@@ -111,7 +102,7 @@ fn main() {
         if only.as_deref().is_some_and(|o| !name.contains(o)) {
             continue;
         }
-        let signature = sign(SECRET, &body);
+        let signature = sign(SECRET.as_bytes(), &body);
         let iterations = (200_000_000 / body.len().max(1)).clamp(20, 20_000) as u32;
         let floor_time = per_op(iterations, || {
             assert!(floor(&body, signature.as_bytes()));

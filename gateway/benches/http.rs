@@ -14,18 +14,10 @@ mod delivery;
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gateway::enqueue::LocalWorkqueue;
-use gateway::metrics::GatewayMetrics;
-use gateway::route::{KeyRule, Route};
-use gateway::signature::{Secrets, sign};
-use gateway::{Gateway, GatewayConfig};
-use workqueue::storage::MemoryStorage;
-use workqueue::{Queue, QueueConfig};
+use gateway::signature::sign;
 
-const SECRET: &str = "bench-secret";
 const CONNECTIONS: &str = "32";
 
 /// Serves the gateway on `addr` on one thread (a current-thread runtime), until killed.
@@ -35,31 +27,8 @@ fn serve(addr: SocketAddr) {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let queue = Queue::new(Arc::new(MemoryStorage::new()), QueueConfig::default());
-        let gateway = Gateway::new(
-            GatewayConfig {
-                routes: vec![Route {
-                    name: "prs".into(),
-                    filters: Vec::new(),
-                    key: KeyRule::Extension("pullrequesturl".into()),
-                    priority: 100,
-                    workqueue: None,
-                }],
-                workqueue: Arc::new(LocalWorkqueue::new(queue)),
-                secrets: Secrets::new([SECRET]),
-                source: None,
-                github_api: None,
-                sink: None,
-                call_timeout: Duration::from_secs(5),
-                max_in_flight: gateway::gateway::DEFAULT_MAX_IN_FLIGHT,
-            },
-            GatewayMetrics::default(),
-        )
-        .unwrap();
         let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
-        axum::serve(listener, gateway::server::router(Arc::new(gateway)))
-            .await
-            .unwrap();
+        axum::serve(listener, delivery::router()).await.unwrap();
     });
 }
 
@@ -119,7 +88,7 @@ fn node(addr: SocketAddr) -> Server {
             "node",
             "server.mjs",
             &addr.port().to_string(),
-            SECRET,
+            delivery::SECRET,
         ])
         .current_dir(dir)
         .spawn()
@@ -153,7 +122,7 @@ wrk.headers["X-GitHub-Delivery"] = "72d3162e-cc78-11e3-81ab-4c9367dc0958"
 wrk.headers["X-Hub-Signature-256"] = "{}"
 "#,
             body_path.display(),
-            sign(SECRET.as_bytes(), body)
+            sign(delivery::SECRET.as_bytes(), body)
         ),
     )
     .unwrap();

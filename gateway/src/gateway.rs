@@ -45,6 +45,26 @@ pub struct GatewayConfig {
 /// The default for [`GatewayConfig::max_in_flight`].
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
 
+/// The default for [`GatewayConfig::call_timeout`].
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl GatewayConfig {
+    /// `routes` sending keys to `workqueue`, deliveries checked against `secrets`; no sink, the
+    /// request's host as the source, api.github.com, and the default limits.
+    pub fn new(routes: Vec<Route>, workqueue: Arc<dyn Enqueue>, secrets: Secrets) -> Self {
+        Self {
+            routes,
+            workqueue,
+            secrets,
+            source: None,
+            github_api: None,
+            sink: None,
+            call_timeout: DEFAULT_CALL_TIMEOUT,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+        }
+    }
+}
+
 /// A running gateway; shared by its handlers.
 #[derive(Debug)]
 pub struct Gateway {

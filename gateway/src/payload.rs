@@ -16,8 +16,8 @@ pub(crate) struct Payload<'a> {
     pub repository: Option<Repository<'a>>,
     #[serde(borrow, default)]
     pub pull_request: Option<PullRequest<'a>>,
-    #[serde(borrow, default)]
-    pub issue: Option<Issue<'a>>,
+    #[serde(default)]
+    pub issue: Option<Issue>,
     #[serde(borrow, default)]
     pub check_run: Option<CheckRun<'a>>,
     #[serde(borrow, default)]
@@ -63,14 +63,11 @@ pub(crate) struct Head<'a> {
 }
 
 #[derive(Debug, Deserialize)]
-pub(crate) struct Issue<'a> {
+pub(crate) struct Issue {
     pub number: u64,
     /// Present when the issue is a pull request.
     #[serde(default)]
     pub pull_request: Option<IgnoredAny>,
-    #[serde(borrow, default)]
-    #[allow(dead_code)]
-    pub html_url: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -72,6 +72,18 @@ impl Filter {
 }
 
 impl Route {
+    /// A route named `name` keying every event on its `extension` attribute, at the default
+    /// priority, into the gateway's default workqueue.
+    pub fn extension(name: &str, extension: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            filters: Vec::new(),
+            key: KeyRule::Extension(extension.to_owned()),
+            priority: DEFAULT_PRIORITY,
+            workqueue: None,
+        }
+    }
+
     /// Whether the event passes the route's filters.
     pub fn accepts(&self, attribute: impl Fn(&str) -> Option<String> + Copy) -> bool {
         self.filters.is_empty() || self.filters.iter().any(|f| f.matches(attribute))

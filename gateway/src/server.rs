@@ -55,6 +55,11 @@ fn answer(status: StatusCode, message: impl Into<String>) -> Response {
     }
 }
 
+/// A 400: the request is not a valid delivery or event, and retrying it cannot help.
+fn malformed(message: impl Into<String>) -> (Outcome, Response) {
+    (Outcome::Malformed, answer(StatusCode::BAD_REQUEST, message))
+}
+
 /// What a body rejection means: too large (413), or not readable (400).
 fn rejected(rejection: &BytesRejection) -> (Outcome, Response) {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -64,10 +69,7 @@ fn rejected(rejection: &BytesRejection) -> (Outcome, Response) {
             answer(StatusCode::PAYLOAD_TOO_LARGE, message),
         )
     } else {
-        (
-            Outcome::Malformed,
-            answer(StatusCode::BAD_REQUEST, rejection.body_text()),
-        )
+        malformed(rejection.body_text())
     }
 }
 
@@ -81,20 +83,15 @@ async fn on_webhook(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
-    let (outcome, response) = webhook(&gateway, &headers, body).await;
+    let (outcome, response) = match body {
+        Ok(body) => webhook(&gateway, &headers, body).await,
+        Err(rejection) => rejected(&rejection),
+    };
     gateway.metrics.delivery(&event_name, outcome);
     response
 }
 
-async fn webhook(
-    gateway: &Gateway,
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> (Outcome, Response) {
-    let body = match body {
-        Ok(body) => body,
-        Err(rejection) => return rejected(&rejection),
-    };
+async fn webhook(gateway: &Gateway, headers: &HeaderMap, body: Bytes) -> (Outcome, Response) {
     let signature = |name: &str| headers.get(name).map(|v| v.as_bytes());
     if let Err(e) = gateway.secrets.verify(
         signature("x-hub-signature-256"),
@@ -110,12 +107,7 @@ async fn webhook(
     let keep_headers = gateway.has_sink();
     let event = match webhook::to_incoming(headers, body, gateway.source.as_deref(), keep_headers) {
         Ok(event) => event,
-        Err(e) => {
-            return (
-                Outcome::Malformed,
-                answer(StatusCode::BAD_REQUEST, e.to_string()),
-            );
-        }
+        Err(e) => return malformed(e.to_string()),
     };
     let outcome = handle(gateway, &event, true).await;
     if let (Outcome::Enqueued | Outcome::Skipped, _) = &outcome {
@@ -129,28 +121,18 @@ async fn on_events(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let (outcome, response) = cloudevents(&gateway, &headers, body).await;
+    let (outcome, response) = match body {
+        Ok(body) => cloudevents(&gateway, &headers, body).await,
+        Err(rejection) => rejected(&rejection),
+    };
     gateway.metrics.cloudevents(outcome);
     response
 }
 
-async fn cloudevents(
-    gateway: &Gateway,
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> (Outcome, Response) {
-    let body = match body {
-        Ok(body) => body,
-        Err(rejection) => return rejected(&rejection),
-    };
+async fn cloudevents(gateway: &Gateway, headers: &HeaderMap, body: Bytes) -> (Outcome, Response) {
     let incoming = match events::parse(headers, body) {
         Ok(events) => events,
-        Err(e) => {
-            return (
-                Outcome::Malformed,
-                answer(StatusCode::BAD_REQUEST, e.to_string()),
-            );
-        }
+        Err(e) => return malformed(e.to_string()),
     };
     // One deadline for the whole request, a batch included.
     let all = async {
@@ -180,10 +162,7 @@ async fn within_deadline(
     match tokio::time::timeout(DEADLINE, handling).await {
         Ok(Ok(handled)) if handled.enqueued == 0 && !handled.refused.is_empty() => {
             let reasons: Vec<String> = handled.refused.iter().map(|e| e.to_string()).collect();
-            (
-                Outcome::Malformed,
-                answer(StatusCode::BAD_REQUEST, reasons.join("\n")),
-            )
+            malformed(reasons.join("\n"))
         }
         Ok(Ok(handled)) if handled.enqueued == 0 => {
             (Outcome::Skipped, answer(StatusCode::ACCEPTED, ""))

@@ -55,14 +55,17 @@ pub fn to_incoming(
         .unwrap_or("github.com")
         .to_owned();
     let subject = payload.repository.as_ref().map(|r| r.full_name.to_string());
-    let kept = headers
-        .iter()
-        .filter(|_| keep_headers)
-        .filter(|(name, _)| name.as_str().starts_with("x-github-") || *name == USER_AGENT)
-        .filter_map(|(name, value)| {
-            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
-        })
-        .collect();
+    let kept = if keep_headers {
+        headers
+            .iter()
+            .filter(|(name, _)| name.as_str().starts_with("x-github-") || *name == USER_AGENT)
+            .filter_map(|(name, value)| {
+                Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     Ok(Incoming {
         id: id.to_owned(),
         ty: format!("{TYPE_PREFIX}{event}"),

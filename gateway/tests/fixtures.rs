@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, Request, StatusCode};
 use axum::routing::{get, post};
 use gateway::enqueue::LocalWorkqueue;
 use gateway::metrics::GatewayMetrics;
-use gateway::route::{Filter, KeyRule, Route, path_rule};
+use gateway::route::{Filter, Route, path_rule};
 use gateway::signature::{Secrets, sign};
 use gateway::{Gateway, GatewayConfig};
 use tower::ServiceExt;
@@ -91,16 +91,12 @@ async fn github_api() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
 }
 
 fn routes() -> Vec<Route> {
-    let extension = |name: &str, key: &str, priority| Route {
-        name: name.to_owned(),
-        filters: Vec::new(),
-        key: KeyRule::Extension(key.to_owned()),
-        priority,
-        workqueue: None,
-    };
     vec![
-        extension("prs", "pullrequesturl", 100),
-        extension("issues", "issueurl", 50),
+        Route::extension("prs", "pullrequesturl"),
+        Route {
+            priority: 50,
+            ..Route::extension("issues", "issueurl")
+        },
         Route {
             name: "config".to_owned(),
             filters: vec![Filter::default()],
@@ -115,14 +111,13 @@ async fn gateway(sink: SocketAddr, api: SocketAddr) -> (axum::Router, Queue) {
     let queue = Queue::new(Arc::new(MemoryStorage::new()), QueueConfig::default());
     let gateway = Gateway::new(
         GatewayConfig {
-            routes: routes(),
-            workqueue: Arc::new(LocalWorkqueue::new(queue.clone())),
-            secrets: Secrets::new(["rotated-out", SECRET]),
-            source: None,
             github_api: Some(format!("http://{api}")),
             sink: Some(format!("http://{sink}/")),
-            call_timeout: std::time::Duration::from_secs(5),
-            max_in_flight: gateway::gateway::DEFAULT_MAX_IN_FLIGHT,
+            ..GatewayConfig::new(
+                routes(),
+                Arc::new(LocalWorkqueue::new(queue.clone())),
+                Secrets::new(["rotated-out", SECRET]),
+            )
         },
         GatewayMetrics::default(),
     )

@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use gateway::enqueue::{Enqueue, LocalWorkqueue, RemoteWorkqueue};
 use gateway::metrics::GatewayMetrics;
-use gateway::route::{KeyRule, Route};
+use gateway::route::Route;
 use gateway::server::MAX_BODY;
 use gateway::signature::{Secrets, sign};
 use gateway::{Gateway, GatewayConfig};
@@ -19,16 +19,6 @@ use workqueue::{Queue, QueueConfig};
 const PR: &str =
     r#"{"action":"opened","pull_request":{"number":9},"repository":{"full_name":"o/r"}}"#;
 const KEY: &str = "https://github.com/o/r/pull/9";
-
-fn route() -> Route {
-    Route {
-        name: "prs".into(),
-        filters: Vec::new(),
-        key: KeyRule::Extension("pullrequesturl".into()),
-        priority: 100,
-        workqueue: None,
-    }
-}
 
 fn build(workqueue: Arc<dyn Enqueue>, sink: Option<String>) -> axum::Router {
     build_with(workqueue, sink, gateway::gateway::DEFAULT_MAX_IN_FLIGHT)
@@ -41,14 +31,14 @@ fn build_with(
 ) -> axum::Router {
     let gateway = Gateway::new(
         GatewayConfig {
-            routes: vec![route()],
-            workqueue,
-            secrets: Secrets::new(["old", "new"]),
-            source: None,
-            github_api: None,
             sink,
             call_timeout: Duration::from_secs(2),
             max_in_flight,
+            ..GatewayConfig::new(
+                vec![Route::extension("prs", "pullrequesturl")],
+                workqueue,
+                Secrets::new(["old", "new"]),
+            )
         },
         GatewayMetrics::default(),
     )

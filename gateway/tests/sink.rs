@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -11,7 +10,7 @@ use axum::http::{HeaderMap, Request, StatusCode};
 use axum::routing::post;
 use gateway::enqueue::LocalWorkqueue;
 use gateway::metrics::GatewayMetrics;
-use gateway::route::{KeyRule, Route};
+use gateway::route::Route;
 use gateway::signature::{Secrets, sign};
 use gateway::{Gateway, GatewayConfig};
 use tower::ServiceExt;
@@ -43,20 +42,13 @@ fn gateway(sink: Option<String>) -> (axum::Router, Queue) {
     let queue = Queue::new(Arc::new(MemoryStorage::new()), QueueConfig::default());
     let gateway = Gateway::new(
         GatewayConfig {
-            routes: vec![Route {
-                name: "prs".into(),
-                filters: Vec::new(),
-                key: KeyRule::Extension("headbranch".into()),
-                priority: 100,
-                workqueue: None,
-            }],
-            workqueue: Arc::new(LocalWorkqueue::new(queue.clone())),
-            secrets: Secrets::new(["s"]),
             source: Some("github.example".into()),
-            github_api: None,
             sink,
-            call_timeout: Duration::from_secs(5),
-            max_in_flight: gateway::gateway::DEFAULT_MAX_IN_FLIGHT,
+            ..GatewayConfig::new(
+                vec![Route::extension("branches", "headbranch")],
+                Arc::new(LocalWorkqueue::new(queue.clone())),
+                Secrets::new(["s"]),
+            )
         },
         GatewayMetrics::default(),
     )

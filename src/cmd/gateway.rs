@@ -2,11 +2,11 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::bail;
 use clap::Args;
 use gateway::enqueue::{Enqueue, RemoteWorkqueue};
+use gateway::gateway::DEFAULT_CALL_TIMEOUT;
 use gateway::metrics::GatewayMetrics;
 use gateway::route::{
     DEFAULT_EXTENSION_KEY, DEFAULT_PRIORITY, Filter, KeyRule, Route, load_routes, path_rule,
@@ -17,9 +17,6 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::args::ListenArgs;
-
-/// How long one call to a workqueue or the sink may take.
-const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The routes: a routes file, or the one route the flags make.
 #[derive(Debug, Args)]
@@ -112,14 +109,11 @@ impl RouteArgs {
         }
         let gateway = Gateway::new(
             GatewayConfig {
-                routes: self.routes()?,
-                workqueue,
-                secrets,
                 source: self.source.clone(),
                 github_api: self.github_api.clone(),
                 sink: self.sink.clone(),
-                call_timeout: CALL_TIMEOUT,
                 max_in_flight: self.max_in_flight,
+                ..GatewayConfig::new(self.routes()?, workqueue, secrets)
             },
             metrics,
         )?;
@@ -149,7 +143,7 @@ pub(crate) struct GatewayArgs {
 
 pub(crate) async fn run(args: GatewayArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
     let workqueue: Arc<dyn Enqueue> =
-        Arc::new(RemoteWorkqueue::new(&args.workqueue, CALL_TIMEOUT)?);
+        Arc::new(RemoteWorkqueue::new(&args.workqueue, DEFAULT_CALL_TIMEOUT)?);
     let metrics = GatewayMetrics::default();
     let mut registry = workqueue::metrics::labelled_registry();
     metrics.register(&mut registry);

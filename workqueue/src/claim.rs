@@ -10,7 +10,9 @@ use tracing::{error, warn};
 
 use crate::clock::{from_millis, to_millis};
 use crate::entry::{DeadLetter, InProgressEntry, KeyRecord, NotBefore};
-use crate::queue::{MAX_WRITE_TRIES, Permit, Queue, QueueError, Read, due_after, key_name};
+use crate::queue::{
+    MAX_WRITE_TRIES, Permit, Queue, QueueError, Read, due_after, key_name, lease_margin,
+};
 use crate::storage::{Generation, PutMode};
 
 /// What this process knows of its key's record: the generation its writes are pinned to and
@@ -270,12 +272,6 @@ impl Drop for Claim {
             heartbeat.abort();
         }
     }
-}
-
-/// How long before its lease lapses a claim is given up: a tenth of the lease, so that the
-/// run stops before any other dispatcher may recover the key.
-fn lease_margin(lease: Duration) -> Duration {
-    lease / 10
 }
 
 /// Renews the lease every third of its length. When the claim is lost, or when no renewal

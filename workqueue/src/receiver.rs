@@ -127,7 +127,7 @@ mod tests {
     fn backend(transient: bool) -> QueueError {
         let source = StorageError::Backend {
             op: "write",
-            name: "queued/k".into(),
+            name: "k/k".into(),
             transient,
             source: "boom".into(),
         };

@@ -61,17 +61,15 @@ fn target() -> &'static Target {
         };
         let gateway = Gateway::new(
             GatewayConfig {
-                routes: vec![
-                    route("prs", KeyRule::Extension("pullrequesturl".into())),
-                    route("paths", path_rule("o/r", &["^(.+)\\.yaml$"]).unwrap()),
-                ],
-                workqueue: Arc::new(LocalWorkqueue::new(queue)),
-                secrets: Secrets::new([SECRET]),
-                source: None,
-                github_api: None,
-                sink: None,
                 call_timeout: Duration::from_secs(1),
-                max_in_flight: 16,
+                ..GatewayConfig::new(
+                    vec![
+                        route("prs", KeyRule::Extension("pullrequesturl".into())),
+                        route("paths", path_rule("o/r", &["^(.+)\\.yaml$"]).unwrap()),
+                    ],
+                    Arc::new(LocalWorkqueue::new(queue)),
+                    Secrets::new([SECRET]),
+                )
             },
             GatewayMetrics::default(),
         )

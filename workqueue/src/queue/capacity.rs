@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, warn};
 
-use super::{QueueError, SLOTS};
+use super::{QueueError, SLOTS, lease_margin};
 use crate::clock::{Clock, from_millis, to_millis};
 use crate::storage::{Generation, Metadata, PutMode, Storage, list_all};
 
@@ -269,7 +269,7 @@ impl Capacity {
         let mut landed = true;
         for (index, held) in due {
             let earliest = self.slots().held.values().map(|h| h.lease_expires).min();
-            let deadline = earliest.unwrap_or(held.lease_expires) - self.lease / 10;
+            let deadline = earliest.unwrap_or(held.lease_expires) - lease_margin(self.lease);
             let now = self.clock.now();
             let left = deadline.duration_since(now).unwrap_or_default();
             if left.is_zero() {

@@ -92,6 +92,12 @@ pub(crate) const SLOTS: &str = "slot/";
 /// are shortened to it, and the receiver refuses them.
 pub const MAX_DELAY: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 
+/// How long before a lease lapses its holder gives it up (a claim or a capacity slot): a tenth
+/// of the lease, so its runs stop before any other process may take over.
+pub(crate) fn lease_margin(lease: Duration) -> Duration {
+    lease / 10
+}
+
 /// The time `delay` after `now`, with the delay capped at [`MAX_DELAY`].
 pub(crate) fn due_after(now: SystemTime, delay: Duration) -> SystemTime {
     now.checked_add(delay.min(MAX_DELAY)).unwrap_or(now)

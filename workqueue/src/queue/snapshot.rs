@@ -27,10 +27,6 @@ pub struct Snapshot {
     pub queued: Vec<Listed<QueuedEntry>>,
     /// Dead-lettered keys (some may be queued again, waiting to complete).
     pub dead: Vec<DeadLetter>,
-    /// Records with a due queued part and no run, in dispatch order.
-    claimable: Vec<Listed<KeyRecord>>,
-    /// Records whose run's lease lapsed.
-    orphans: Vec<Listed<KeyRecord>>,
 }
 
 impl Snapshot {
@@ -43,8 +39,6 @@ impl Snapshot {
             in_progress: Vec::new(),
             queued: Vec::new(),
             dead: Vec::new(),
-            claimable: Vec::new(),
-            orphans: Vec::new(),
         };
         for (record, generation) in records {
             fn listed<T>(record: T, generation: Generation) -> Listed<T> {
@@ -52,9 +46,6 @@ impl Snapshot {
             }
             if let Some(run) = &record.run {
                 snapshot.in_progress.push(listed(run.clone(), generation));
-                if run.lease_expires <= taken_at {
-                    snapshot.orphans.push(listed(record.clone(), generation));
-                }
             }
             if let Some(queued) = &record.queued {
                 snapshot.queued.push(listed(queued.clone(), generation));
@@ -62,35 +53,24 @@ impl Snapshot {
             if let Some(dead) = &record.dead {
                 snapshot.dead.push(dead.clone());
             }
-            if record.claimable(taken_at).is_some() {
-                snapshot.claimable.push(listed(record.clone(), generation));
-            }
         }
         snapshot
             .queued
             .sort_by(|a, b| a.record.dispatch_order(&b.record));
-        snapshot.claimable.sort_by(|a, b| {
-            let (a, b) = (&a.record.queued, &b.record.queued);
-            a.as_ref()
-                .zip(b.as_ref())
-                .map_or(std::cmp::Ordering::Equal, |(a, b)| a.dispatch_order(b))
-        });
         snapshot
     }
 
-    /// Records of in-progress keys whose lease has lapsed: their dispatcher is gone.
-    pub fn orphans(&self) -> &[Listed<KeyRecord>] {
-        &self.orphans
-    }
-
-    /// In-progress keys with a live lease.
-    pub fn live(&self) -> usize {
-        self.in_progress.len() - self.orphans.len()
-    }
-
-    /// Keys that may run now (due, and not running already), in dispatch order.
-    pub fn due(&self) -> &[Listed<KeyRecord>] {
-        &self.claimable
+    /// How many keys may run now: due, and not running already.
+    pub fn due(&self) -> usize {
+        let running: std::collections::HashSet<&str> = self
+            .in_progress
+            .iter()
+            .map(|r| r.record.key.as_str())
+            .collect();
+        self.queued
+            .iter()
+            .filter(|q| q.record.is_due(self.taken_at) && !running.contains(q.record.key.as_str()))
+            .count()
     }
 
     /// Queued keys that are not due yet.
@@ -108,15 +88,6 @@ impl Snapshot {
             .filter_map(|q| q.record.not_before.map(|nb| nb.at))
             .filter(|at| *at > self.taken_at)
             .min()
-    }
-
-    /// The highest attempt count among queued keys.
-    pub fn max_attempts(&self) -> u32 {
-        self.queued
-            .iter()
-            .map(|q| q.record.attempts)
-            .max()
-            .unwrap_or(0)
     }
 }
 
