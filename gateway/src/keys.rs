@@ -35,7 +35,11 @@ pub(crate) async fn keys_for(
         KeyRule::Path {
             repository,
             patterns,
-        } => push_keys(repository, patterns, event, github).await,
+        } => {
+            // Boxed: the GitHub API calls make this future some 7 KB, which every event's
+            // future would otherwise carry (and copy) for the common extension routes.
+            Box::pin(push_keys(repository, patterns, event, github)).await
+        }
     }
 }
 
