@@ -12,8 +12,9 @@ use workqueue::proto::ProcessRequest;
 /// A workqueue that takes keys.
 #[async_trait]
 pub trait Enqueue: Send + Sync + std::fmt::Debug {
-    /// Enqueues `key` at `priority`, due now; returns once it is durably stored.
-    async fn enqueue(&self, key: &str, priority: i64) -> Result<(), EnqueueError>;
+    /// Enqueues `key` at `priority`, due after `delay` (zero: now); returns once it is
+    /// durably stored.
+    async fn enqueue(&self, key: &str, priority: i64, delay: Duration) -> Result<(), EnqueueError>;
 }
 
 /// Why a key was not enqueued.
@@ -49,11 +50,13 @@ impl RemoteWorkqueue {
 
 #[async_trait]
 impl Enqueue for RemoteWorkqueue {
-    async fn enqueue(&self, key: &str, priority: i64) -> Result<(), EnqueueError> {
+    async fn enqueue(&self, key: &str, priority: i64, delay: Duration) -> Result<(), EnqueueError> {
         let request = ProcessRequest {
             key: key.to_owned(),
             priority,
-            delay_seconds: 0,
+            // Whole seconds, as the contract carries them; a part second rounds up.
+            delay_seconds: i64::try_from(delay.as_secs() + u64::from(delay.subsec_nanos() > 0))
+                .unwrap_or(i64::MAX),
         };
         match self.client.process(request).await {
             Ok(_) => Ok(()),
@@ -83,8 +86,8 @@ impl LocalWorkqueue {
 
 #[async_trait]
 impl Enqueue for LocalWorkqueue {
-    async fn enqueue(&self, key: &str, priority: i64) -> Result<(), EnqueueError> {
-        match self.queue.enqueue(key, priority, Duration::ZERO).await {
+    async fn enqueue(&self, key: &str, priority: i64, delay: Duration) -> Result<(), EnqueueError> {
+        match self.queue.enqueue(key, priority, delay).await {
             Ok(_) => Ok(()),
             Err(workqueue::QueueError::InvalidKey(e)) => Err(EnqueueError::Refused {
                 key: key.to_owned(),

@@ -211,7 +211,7 @@ async fn enqueue_one(
     target: &dyn Enqueue,
     key: &str,
 ) -> Result<Option<EnqueueError>, HandleError> {
-    match target.enqueue(key, route.priority).await {
+    match target.enqueue(key, route.priority, Duration::ZERO).await {
         Ok(()) => Ok(None),
         Err(refused @ EnqueueError::Refused { .. }) => {
             warn!(route = %route.name, error = %refused, "a key was refused");

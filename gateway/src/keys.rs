@@ -80,10 +80,7 @@ async fn push_keys(
         // A branch created by the push: every file of its tree is new.
         (true, Some(api)) if before == ZERO_SHA => {
             check_sha(after)?;
-            api.files(&repo.full_name, after)
-                .await?
-                .into_keys()
-                .collect()
+            api.files(&repo.full_name, after).await?
         }
         (true, Some(api)) => api.changed_files(&repo.full_name, before, after).await?,
         (cut, _) => {

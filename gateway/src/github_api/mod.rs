@@ -4,7 +4,10 @@
 //! `GITHUB_APP_PRIVATE_KEY` or `GITHUB_APP_PRIVATE_KEY_FILE`, `GITHUB_INSTALLATION_ID`), or
 //! none (public repositories, at a low rate limit).
 
-use std::collections::BTreeMap;
+mod trees;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
@@ -13,9 +16,6 @@ use octocrab::Octocrab;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use tracing::warn;
-
-/// The most tree listings one push's diff may take.
-const MAX_DIFF_CALLS: usize = 200;
 
 /// A commit SHA as GitHub writes it (40 hex digits): anything else must not reach a URL.
 pub fn check_sha(sha: &str) -> anyhow::Result<()> {
@@ -35,6 +35,8 @@ pub struct GitHubApi {
     client: Octocrab,
     /// How long, in all, one call waits out rate limits before it fails.
     max_wait: Duration,
+    /// Calls made (answers received), rate-limited ones included; shared by clones.
+    calls: Arc<AtomicU64>,
 }
 
 #[derive(Deserialize)]
@@ -43,20 +45,22 @@ struct Repository {
 }
 
 #[derive(Deserialize)]
-struct Tree {
-    #[serde(default)]
-    tree: Vec<TreeEntry>,
-    #[serde(default)]
-    truncated: bool,
+struct Branch {
+    commit: BranchCommit,
 }
 
 #[derive(Deserialize)]
-struct TreeEntry {
-    path: String,
-    #[serde(rename = "type")]
-    kind: String,
+struct BranchCommit {
     sha: String,
 }
+
+/// What a branch name may not carry into a URL path as is (its `/`s stay: GitHub reads
+/// `branches/a/b` as the branch `a/b`).
+const BRANCH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'/')
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.');
 
 impl GitHubApi {
     /// A client of `base` (`https://api.github.com` when `None`; a GitHub Enterprise or a
@@ -110,6 +114,7 @@ impl GitHubApi {
         Ok(Self {
             client,
             max_wait: DEFAULT_MAX_RATE_LIMIT_WAIT,
+            calls: Arc::default(),
         })
     }
 
@@ -118,11 +123,23 @@ impl GitHubApi {
         Self { max_wait, ..self }
     }
 
-    /// GETs `route` (with its query) and parses the JSON answer. A rate limit (403 or 429
-    /// with `Retry-After`, or `X-RateLimit-Remaining: 0` and its reset time; a bare 429) is
-    /// waited out and the call made again, for up to `max_wait` in all; anything else that
-    /// is not a success fails with GitHub's message.
+    /// The calls this client (and its clones) made to the API so far.
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    /// GETs `route` (with its query) and parses the JSON answer.
     async fn get_json<T: DeserializeOwned>(&self, route: &str) -> anyhow::Result<T> {
+        let body = self.get_text(route).await?;
+        serde_json::from_str(&body)
+            .with_context(|| format!("unexpected answer from GitHub for {route}"))
+    }
+
+    /// GETs `route` (with its query): the body of a success. A rate limit (403 or 429 with
+    /// `Retry-After`, or `X-RateLimit-Remaining: 0` and its reset time; a bare 429) is waited
+    /// out and the call made again, for up to `max_wait` in all; anything else that is not a
+    /// success fails with GitHub's message.
+    async fn get_text(&self, route: &str) -> anyhow::Result<String> {
         let mut waited = Duration::ZERO;
         loop {
             let response = self
@@ -130,6 +147,7 @@ impl GitHubApi {
                 ._get(route)
                 .await
                 .with_context(|| format!("failed to call the GitHub API at {route}"))?;
+            self.calls.fetch_add(1, Ordering::Relaxed);
             let status = response.status();
             let wait = rate_limit_wait(status, response.headers(), SystemTime::now());
             let body = self
@@ -138,8 +156,7 @@ impl GitHubApi {
                 .await
                 .with_context(|| format!("failed to read GitHub's answer for {route}"))?;
             if status.is_success() {
-                return serde_json::from_str(&body)
-                    .with_context(|| format!("unexpected answer from GitHub for {route}"));
+                return Ok(body);
             }
             match wait {
                 Some(wait) if waited + wait <= self.max_wait => {
@@ -165,128 +182,15 @@ impl GitHubApi {
         Ok(repo.default_branch)
     }
 
-    /// Every file (blob) in the tree of `tree_ish` (a commit, branch or tree SHA), by path,
-    /// with its blob SHA. One recursive call; when GitHub cuts that answer short, the tree is
-    /// walked level by level instead, so no file is missed.
-    pub async fn files(
-        &self,
-        repository: &str,
-        tree_ish: &str,
-    ) -> anyhow::Result<BTreeMap<String, String>> {
-        let whole = self.tree(repository, tree_ish, true).await?;
-        let mut files = BTreeMap::new();
-        if !whole.truncated {
-            for entry in whole.tree {
-                if entry.kind == "blob" {
-                    files.insert(entry.path, entry.sha);
-                }
-            }
-            return Ok(files);
-        }
-        let mut pending = vec![(String::new(), tree_ish.to_owned())];
-        while let Some((prefix, sha)) = pending.pop() {
-            let level = self.tree(repository, &sha, false).await?;
-            if level.truncated {
-                bail!("GitHub cut short a single tree level of {repository} at {prefix:?}");
-            }
-            for entry in level.tree {
-                let path = format!("{prefix}{}", entry.path);
-                match entry.kind.as_str() {
-                    "blob" => {
-                        files.insert(path, entry.sha);
-                    }
-                    "tree" => pending.push((format!("{path}/"), entry.sha)),
-                    _ => {}
-                }
-            }
-        }
-        Ok(files)
-    }
-
-    /// The files that differ between two commits: added, removed or changed. Both trees are
-    /// walked together from the root, going only into sub-trees whose SHA differs, so a push
-    /// costs API calls for the directories it touched, not for the whole repository.
-    pub async fn changed_files(
-        &self,
-        repository: &str,
-        before: &str,
-        after: &str,
-    ) -> anyhow::Result<Vec<String>> {
-        check_sha(before)?;
-        check_sha(after)?;
-        let mut changed = Vec::new();
-        let mut pending = vec![(String::new(), before.to_owned(), after.to_owned())];
-        let mut calls = 0;
-        while let Some((prefix, old_sha, new_sha)) = pending.pop() {
-            calls += 2;
-            if calls > MAX_DIFF_CALLS {
-                bail!("the push touched more than {MAX_DIFF_CALLS} directories of {repository}");
-            }
-            let (old, new) = tokio::try_join!(
-                self.tree(repository, &old_sha, false),
-                self.tree(repository, &new_sha, false)
-            )?;
-            if old.truncated || new.truncated {
-                bail!("GitHub cut short a single tree level of {repository} at {prefix:?}");
-            }
-            let old: std::collections::HashMap<&str, &TreeEntry> =
-                old.tree.iter().map(|e| (e.path.as_str(), e)).collect();
-            let mut seen = std::collections::HashSet::new();
-            for entry in &new.tree {
-                seen.insert(entry.path.as_str());
-                let path = format!("{prefix}{}", entry.path);
-                match (old.get(entry.path.as_str()), entry.kind.as_str()) {
-                    (Some(o), _) if o.sha == entry.sha && o.kind == entry.kind => {}
-                    (Some(o), "tree") if o.kind == "tree" => {
-                        pending.push((format!("{path}/"), o.sha.clone(), entry.sha.clone()));
-                    }
-                    (previous, kind) => {
-                        // Added, or changed kind: everything under both sides changed.
-                        if let Some(o) = previous {
-                            self.collect(repository, o, &path, &mut changed).await?;
-                        }
-                        if kind == "tree" || kind == "blob" {
-                            self.collect(repository, entry, &path, &mut changed).await?;
-                        }
-                    }
-                }
-            }
-            for (name, entry) in &old {
-                if !seen.contains(name) {
-                    let path = format!("{prefix}{name}");
-                    self.collect(repository, entry, &path, &mut changed).await?;
-                }
-            }
-        }
-        changed.sort();
-        changed.dedup();
-        Ok(changed)
-    }
-
-    /// Adds `entry` at `path` to `out`: the file itself, or every file under a tree.
-    async fn collect(
-        &self,
-        repository: &str,
-        entry: &TreeEntry,
-        path: &str,
-        out: &mut Vec<String>,
-    ) -> anyhow::Result<()> {
-        match entry.kind.as_str() {
-            "blob" => out.push(path.to_owned()),
-            "tree" => {
-                let files = self.files(repository, &entry.sha).await?;
-                out.extend(files.into_keys().map(|f| format!("{path}/{f}")));
-            }
-            _ => {}
-        }
-        Ok(())
-    }
-
-    async fn tree(&self, repository: &str, sha: &str, recursive: bool) -> anyhow::Result<Tree> {
-        let query = if recursive { "?recursive=1" } else { "" };
-        self.get_json(&format!("/repos/{repository}/git/trees/{sha}{query}"))
+    /// The commit SHA at the head of `branch`.
+    pub async fn branch_head(&self, repository: &str, branch: &str) -> anyhow::Result<String> {
+        let name = percent_encoding::utf8_percent_encode(branch, BRANCH_SEGMENT);
+        let found: Branch = self
+            .get_json(&format!("/repos/{repository}/branches/{name}"))
             .await
-            .with_context(|| format!("failed to list the tree {sha} of {repository}"))
+            .with_context(|| format!("failed to get the branch {branch} of {repository}"))?;
+        check_sha(&found.commit.sha)?;
+        Ok(found.commit.sha)
     }
 }
 
