@@ -33,6 +33,8 @@ enum Command {
     Gateway(cmd::gateway::GatewayArgs),
     /// Replay a webhook payload as GitHub would send it.
     Webhook(cmd::webhook::WebhookArgs),
+    /// Sweep a repository's files into a workqueue at priority 0, once or on a schedule.
+    Resync(cmd::resync::ResyncArgs),
 }
 
 #[tokio::main]
@@ -44,7 +46,7 @@ async fn main() -> std::process::ExitCode {
     let long_running = !matches!(
         cli.command,
         Command::Queue(_) | Command::Enqueue(_) | Command::Webhook(_)
-    );
+    ) && !matches!(&cli.command, Command::Resync(args) if args.once());
     let result = match cli.command {
         Command::Dev(args) => cmd::dev::run(args, shutdown).await,
         Command::Receiver(args) => cmd::receiver::run(args, shutdown).await,
@@ -53,6 +55,7 @@ async fn main() -> std::process::ExitCode {
         Command::Enqueue(args) => cmd::enqueue::run(args).await,
         Command::Gateway(args) => cmd::gateway::run(args, shutdown).await,
         Command::Webhook(args) => cmd::webhook::run(args).await,
+        Command::Resync(args) => cmd::resync::run(args, shutdown).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -11,10 +11,12 @@ use workqueue::service::{Service, run as run_service};
 use gateway::enqueue::LocalWorkqueue;
 use gateway::metrics::GatewayMetrics;
 use gateway::signature::Secrets;
-use tracing::info;
+use resync::ResyncMetrics;
+use tracing::{error, info};
 
 use crate::args::{DispatchArgs, GrpcListenArgs, ListenArgs, StorageArgs};
 use crate::cmd::gateway::RouteArgs;
+use crate::cmd::resync::dev_sweep;
 use crate::cmd::webhook::DEV_SECRET;
 
 /// Options of `reconcilers dev`.
@@ -35,6 +37,10 @@ pub(crate) struct DevArgs {
     dispatch: DispatchArgs,
     #[command(flatten)]
     routes: RouteArgs,
+    /// Hours between resync sweeps of --repository's files matching --path-pattern (1 to 744;
+    /// above 24, whole days).
+    #[arg(long, env = "RESYNC_PERIOD_HOURS", default_value_t = 24)]
+    period_hours: u32,
 }
 
 pub(crate) async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -57,14 +63,42 @@ pub(crate) async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::R
         );
         secrets = Secrets::new([DEV_SECRET]);
     }
-    // Checked now, so a bad route is an error before anything listens.
+    // Checked now, so a bad route or period is an error before anything listens.
     args.routes.routes()?;
+    let resync_period = args
+        .routes
+        .path_route()
+        .map(|_| resync::Period::from_hours(args.period_hours))
+        .transpose()?;
     let routes = args.routes;
+    let period_hours = args.period_hours;
+    let resync_shutdown = shutdown.clone();
     let service = Service {
         extra_http: Some(Box::new(move |queue, registry| {
             let metrics = GatewayMetrics::default();
             metrics.register(registry);
             let local = Arc::new(LocalWorkqueue::new(queue.clone()));
+            if let (Some((repository, patterns)), Some(period)) =
+                (routes.path_route(), resync_period)
+            {
+                let sweep = dev_sweep(
+                    repository,
+                    patterns,
+                    period_hours,
+                    routes.github_api.as_deref(),
+                    local.clone(),
+                )?;
+                let metrics = ResyncMetrics::default();
+                metrics.register(registry);
+                info!(%repository, schedule = %period.cron(), "resync on its schedule");
+                tokio::spawn(async move {
+                    let scheduled =
+                        resync::schedule::run(Arc::new(sweep), metrics, resync_shutdown).await;
+                    if let Err(e) = scheduled {
+                        error!(error = format!("{e:#}"), "the resync's schedule stopped");
+                    }
+                });
+            }
             let gateway = routes.gateway(local, secrets, metrics)?;
             Ok(gateway::server::router(Arc::new(gateway)))
         })),

@@ -60,6 +60,16 @@ pub(crate) struct RouteArgs {
 }
 
 impl RouteArgs {
+    /// The repository and path patterns of the flag-made path route, if the flags make one.
+    pub(crate) fn path_route(&self) -> Option<(&str, &[String])> {
+        match (&self.repository, &self.routes) {
+            (Some(repository), None) if !self.path_patterns.is_empty() => {
+                Some((repository, &self.path_patterns))
+            }
+            _ => None,
+        }
+    }
+
     /// The routes the options declare.
     pub(crate) fn routes(&self) -> anyhow::Result<Vec<Route>> {
         if let Some(path) = &self.routes {

@@ -6,4 +6,5 @@ pub(crate) mod enqueue;
 pub(crate) mod gateway;
 pub(crate) mod queue;
 pub(crate) mod receiver;
+pub(crate) mod resync;
 pub(crate) mod webhook;

@@ -1,0 +1,18 @@
+//! The resync: events get lost, so every file of a repository that matches the path patterns
+//! is enqueued at priority 0 once per period anyway, each key delayed by an amount derived
+//! from the key and the run time so the keys spread across the period (DESIGN §5).
+//!
+//! A [`Sweep`] is one run: the default branch's tree listed through the GitHub API (the
+//! gateway's client, rate limits waited out), its paths matched with the gateway's
+//! [`PathPatterns`](gateway::paths::PathPatterns), each distinct key enqueued with a bounded
+//! number in flight and retries. [`schedule::run`] repeats sweeps on the period's cron
+//! schedule.
+
+pub mod metrics;
+pub mod period;
+pub mod schedule;
+pub mod sweep;
+
+pub use metrics::ResyncMetrics;
+pub use period::{Period, spread_delay};
+pub use sweep::{Sweep, SweepError, SweepReport};

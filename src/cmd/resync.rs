@@ -1,0 +1,125 @@
+//! `reconcilers resync`: the periodic sweep that enqueues every matching file of a
+//! repository at priority 0 (one sweep with `--once`: the Cloud Run job).
+
+use std::sync::Arc;
+
+use clap::Args;
+use gateway::enqueue::{Enqueue, RemoteWorkqueue};
+use gateway::gateway::DEFAULT_CALL_TIMEOUT;
+use gateway::github_api::GitHubApi;
+use resync::sweep::DEFAULT_CONCURRENCY;
+use resync::{Period, ResyncMetrics, Sweep};
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::args::ListenArgs;
+
+/// What to sweep and how often.
+#[derive(Debug, Args)]
+pub(crate) struct SweepArgs {
+    /// OWNER/REPO: the repository whose default branch is swept.
+    #[arg(long)]
+    repository: String,
+    /// An anchored regular expression with one capture group: matching paths become the key
+    /// `https://github.com/OWNER/REPO/blob/BRANCH/GROUP` (the gateway's path route's keys).
+    #[arg(long = "path-pattern", value_name = "REGEX", required = true)]
+    path_patterns: Vec<String>,
+    /// Hours between sweeps (1 to 744; above 24, whole days); keys are spread across it.
+    #[arg(long, env = "RESYNC_PERIOD_HOURS")]
+    period_hours: u32,
+    /// The GitHub API's base URL (GitHub Enterprise; a local fake in tests). Auth:
+    /// GITHUB_TOKEN, or GITHUB_APP_ID with GITHUB_APP_PRIVATE_KEY(_FILE) and
+    /// GITHUB_INSTALLATION_ID.
+    #[arg(long, env = "GITHUB_API_URL")]
+    github_api: Option<String>,
+    /// Keys enqueued at once.
+    #[arg(long, default_value_t = DEFAULT_CONCURRENCY)]
+    concurrency: usize,
+}
+
+impl SweepArgs {
+    /// The sweep these options make, enqueueing into `workqueue`. Call it within a Tokio
+    /// runtime (the GitHub client starts a task).
+    fn sweep(&self, workqueue: Arc<dyn Enqueue>) -> anyhow::Result<Sweep> {
+        let period = Period::from_hours(self.period_hours)?;
+        let github = GitHubApi::from_env(self.github_api.as_deref())?;
+        Ok(Sweep::new(
+            github,
+            &self.repository,
+            &self.path_patterns,
+            period,
+            workqueue,
+        )?
+        .with_concurrency(self.concurrency))
+    }
+}
+
+/// Options of `reconcilers resync`.
+#[derive(Debug, Args)]
+pub(crate) struct ResyncArgs {
+    /// Sweep once and exit (non-zero when the sweep failed); without it, sweep on the
+    /// period's schedule, serving /healthz and /metrics.
+    #[arg(long)]
+    once: bool,
+    #[command(flatten)]
+    sweep: SweepArgs,
+    /// The workqueue receiver keys go to: http://HOST:PORT, or an https:// Cloud Run service
+    /// (called with a Google ID token from the metadata server).
+    #[arg(
+        long,
+        env = "WORKQUEUE_SERVICE",
+        default_value = "http://127.0.0.1:8081"
+    )]
+    workqueue: String,
+    #[command(flatten)]
+    listen: ListenArgs,
+}
+
+impl ResyncArgs {
+    /// Whether this is one sweep (a job) rather than a long-running process.
+    pub(crate) fn once(&self) -> bool {
+        self.once
+    }
+}
+
+pub(crate) async fn run(args: ResyncArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let workqueue: Arc<dyn Enqueue> =
+        Arc::new(RemoteWorkqueue::new(&args.workqueue, DEFAULT_CALL_TIMEOUT)?);
+    let sweep = args.sweep.sweep(workqueue)?;
+    let metrics = ResyncMetrics::default();
+    if args.once {
+        return tokio::select! {
+            result = resync::schedule::run_once(&sweep, &metrics) => result,
+            () = shutdown.cancelled() => anyhow::bail!("stopped before the sweep ended"),
+        };
+    }
+    let mut registry = workqueue::metrics::labelled_registry();
+    metrics.register(&mut registry);
+    let http = workqueue::http::router(Arc::new(registry), None);
+    let addr = args.listen.http("127.0.0.1:8080")?;
+    info!(workqueue = %args.workqueue, %addr, "resync running");
+    let scheduled = resync::schedule::run(Arc::new(sweep), metrics, shutdown.clone());
+    let served = workqueue::server::serve(Some((addr, http)), None, shutdown);
+    let (scheduled, served) = tokio::join!(scheduled, served);
+    scheduled?;
+    served?;
+    Ok(())
+}
+
+/// The sweep `reconcilers dev` runs on its schedule beside its path route.
+pub(crate) fn dev_sweep(
+    repository: &str,
+    path_patterns: &[String],
+    period_hours: u32,
+    github_api: Option<&str>,
+    workqueue: Arc<dyn Enqueue>,
+) -> anyhow::Result<Sweep> {
+    SweepArgs {
+        repository: repository.to_owned(),
+        path_patterns: path_patterns.to_vec(),
+        period_hours,
+        github_api: github_api.map(str::to_owned),
+        concurrency: DEFAULT_CONCURRENCY,
+    }
+    .sweep(workqueue)
+}
