@@ -28,6 +28,10 @@ pub struct ResyncMetrics {
 impl ResyncMetrics {
     /// Adds the metrics to `registry`.
     pub fn register(&self, registry: &mut Registry) {
+        // Both results from the start, so a dashboard sees zeros rather than no series.
+        for result in ["success", "failure"] {
+            let _ = self.runs.get_or_create(&RunLabels { result });
+        }
         registry.register(
             "resync_runs",
             "Sweeps run, by result (success, failure)",

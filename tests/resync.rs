@@ -1,0 +1,221 @@
+//! The resync as users run it: `reconcilers resync --once` (the Cloud Run job) listing a
+//! repository from a fake GitHub API, cut-short tree included, into a real receiver; the
+//! scheduled resync and `dev` serving its metrics; bad input refused with a clear message.
+
+mod common;
+#[path = "../resync/tests/fake_github/mod.rs"]
+mod fake_github;
+
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use common::{Proc, TestStorage, free_addr, http_get, wait_healthy};
+use fake_github::{BRANCH, FakeGitHub, REPOSITORY};
+
+/// Runs `reconcilers resync ARGS` to its end, off the runtime (the fake GitHub API is served
+/// on it).
+async fn resync(args: &[&str]) -> (bool, String) {
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_reconcilers"))
+            .arg("resync")
+            .args(&args)
+            .env_remove("GITHUB_TOKEN")
+            .env_remove("GITHUB_APP_ID")
+            .output()
+            .expect("run reconcilers resync")
+    })
+    .await
+    .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[tokio::test]
+async fn resync_once_should_enqueue_every_matching_file_through_a_receiver() {
+    // 1,200 files in 30 directories; recursive answers are cut beyond 100 entries.
+    let files: Vec<String> = (0..1_200)
+        .map(|i| format!("services/s{}/k8s/{i}.yaml", i % 30))
+        .chain(["README.md".to_owned(), "services/notes.txt".to_owned()])
+        .collect();
+    let fake = Arc::new(FakeGitHub::new(&files, 100));
+    let github = fake.serve().await;
+    let storage = TestStorage::dir();
+    let (http, grpc) = (free_addr(), free_addr());
+    let _receiver = storage.reconcilers(
+        "receiver",
+        &[
+            "receiver",
+            "--storage",
+            &storage.url(),
+            "--listen",
+            &http.to_string(),
+            "--grpc-listen",
+            &grpc.to_string(),
+        ],
+    );
+    wait_healthy(http).await;
+    let started = SystemTime::now();
+    let (ok, output) = resync(&[
+        "--once",
+        "--repository",
+        REPOSITORY,
+        "--path-pattern",
+        "services/(s\\d+)/k8s/.+\\.yaml",
+        "--period-hours",
+        "24",
+        "--workqueue",
+        &format!("http://{grpc}"),
+        "--github-api",
+        &github,
+    ])
+    .await;
+    assert!(ok, "{output}");
+    assert!(
+        fake.truncated_answers
+            .load(std::sync::atomic::Ordering::SeqCst)
+            >= 1,
+        "the tree was cut short"
+    );
+    let snapshot = storage.queue().await.snapshot().await.unwrap();
+    let keys: BTreeSet<&str> = snapshot
+        .queued
+        .iter()
+        .map(|l| l.record.key.as_str())
+        .collect();
+    let expected: BTreeSet<String> = (0..30)
+        .map(|s| format!("https://github.com/{REPOSITORY}/blob/{BRANCH}/s{s}"))
+        .collect();
+    assert_eq!(
+        keys,
+        expected.iter().map(String::as_str).collect::<BTreeSet<_>>()
+    );
+    let latest = started + Duration::from_secs(24 * 3600 + 60);
+    for listed in &snapshot.queued {
+        let entry = &listed.record;
+        assert_eq!(entry.priority, 0, "{}", entry.key);
+        if let Some(not_before) = &entry.not_before {
+            assert!(
+                not_before.at <= latest,
+                "{}: {:?}",
+                entry.key,
+                not_before.at
+            );
+        }
+    }
+    assert!(
+        output.contains("resync done") && output.contains(r#""enqueued":30"#),
+        "{output}"
+    );
+}
+
+#[tokio::test]
+async fn bad_input_should_stop_the_resync_with_a_clear_message() {
+    let fake = Arc::new(FakeGitHub::new(&["a/b.yaml"], 100));
+    let github = fake.serve().await;
+    let base = |pattern: &'static str, period: &'static str, repository: &'static str| {
+        vec![
+            "--once",
+            "--repository",
+            repository,
+            "--path-pattern",
+            pattern,
+            "--period-hours",
+            period,
+            "--workqueue",
+            "http://127.0.0.1:1",
+            "--github-api",
+            github.as_str(),
+        ]
+    };
+    for (args, expect) in [
+        (
+            base("a/.+", "24", REPOSITORY),
+            "`a/.+` has 0 capture groups",
+        ),
+        (
+            base("(a)/(.+)", "24", REPOSITORY),
+            "`(a)/(.+)` has 2 capture groups",
+        ),
+        (
+            base("a/(.+", "24", REPOSITORY),
+            "invalid path pattern `a/(.+`",
+        ),
+        (base("a/(.+)", "30", REPOSITORY), "multiple of 24"),
+        (base("a/(.+)", "0", REPOSITORY), "1 to 744 hours"),
+        (base("a/(.+)", "24", "octo/missing"), "404"),
+        // The repository lists a match, and the workqueue cannot be reached.
+        (
+            base("a/(.+)\\.yaml", "24", REPOSITORY),
+            "the workqueue failed key",
+        ),
+    ] {
+        let (ok, output) = resync(&args).await;
+        assert!(!ok && output.contains(expect), "{args:?}: {output}");
+    }
+}
+
+#[tokio::test]
+async fn scheduled_resyncs_should_serve_their_metrics() {
+    let fake = Arc::new(FakeGitHub::new(&["a/b.yaml"], 100));
+    let github = fake.serve().await;
+    let http = free_addr();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_reconcilers"));
+    command.args([
+        "resync",
+        "--repository",
+        REPOSITORY,
+        "--path-pattern",
+        "a/(.+)",
+        "--period-hours",
+        "24",
+        "--github-api",
+        &github,
+        "--listen",
+        &http.to_string(),
+    ]);
+    let _resync = Proc::spawn("resync", &mut command);
+    wait_healthy(http).await;
+    let (status, metrics) = http_get(http, "/metrics").await.expect("metrics");
+    assert_eq!(status, 200);
+    for name in [
+        "resync_runs_total",
+        "resync_files_listed_total",
+        "resync_keys_enqueued_total",
+        "resync_github_calls_total",
+        "resync_last_success_timestamp_seconds",
+    ] {
+        assert!(metrics.contains(name), "{name} in {metrics}");
+    }
+
+    // dev with a path route runs the resync too, and says so on /metrics.
+    let storage = TestStorage::dir();
+    let (dev_http, dev_grpc) = (free_addr(), free_addr());
+    let _dev = storage.reconcilers(
+        "dev",
+        &[
+            "dev",
+            "--storage",
+            &storage.url(),
+            "--listen",
+            &dev_http.to_string(),
+            "--grpc-listen",
+            &dev_grpc.to_string(),
+            "--repository",
+            REPOSITORY,
+            "--path-pattern",
+            "a/(.+)",
+            "--github-api",
+            &github,
+        ],
+    );
+    wait_healthy(dev_http).await;
+    let (_, metrics) = http_get(dev_http, "/metrics").await.expect("metrics");
+    assert!(metrics.contains("resync_runs_total"), "{metrics}");
+}
