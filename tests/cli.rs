@@ -213,15 +213,31 @@ fn help_should_name_every_flag_and_its_environment_variable() {
         .iter()
         .chain(&routes)
         .copied()
-        .chain(["--grpc-listen"])
+        .chain(["--grpc-listen", "--period-hours", "RESYNC_PERIOD_HOURS"])
         .collect();
     let gateway: Vec<&str> = routes
         .iter()
         .copied()
         .chain(["--listen", "--workqueue", "WORKQUEUE_SERVICE"])
         .collect();
-    let expectations: [(&str, &[&str]); 6] = [
+    let expectations: [(&str, &[&str]); 7] = [
         ("dev", &dev),
+        (
+            "resync",
+            &[
+                "--once",
+                "--repository",
+                "--path-pattern",
+                "--period-hours",
+                "--workqueue",
+                "--github-api",
+                "--concurrency",
+                "--listen",
+                "RESYNC_PERIOD_HOURS",
+                "WORKQUEUE_SERVICE",
+                "GITHUB_API_URL",
+            ],
+        ),
         ("gateway", &gateway),
         ("webhook", &["send"]),
         ("receiver", &["--storage", "--grpc-listen", "--listen"]),
