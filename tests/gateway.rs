@@ -175,6 +175,24 @@ async fn gateway_should_take_cloudevents_and_rotated_secrets_into_a_receiver() {
 }
 
 #[test]
+fn a_bad_inline_routes_file_should_stop_the_gateway_at_startup() {
+    let out = Command::new(env!("CARGO_BIN_EXE_reconcilers"))
+        .args(["gateway", "--listen", &free_addr().to_string()])
+        .env(
+            "GATEWAY_ROUTES_TOML",
+            "[[route]]\nrepository = \"o/r\"\npath_patterns = [\"(a)/(b)\"]\n",
+        )
+        .output()
+        .expect("run the gateway");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("GATEWAY_ROUTES_TOML") && err.contains("(a)/(b)"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_bad_path_pattern_should_stop_the_gateway_at_startup() {
     let out = Command::new(env!("CARGO_BIN_EXE_reconcilers"))
         .args(["gateway", "--listen", &free_addr().to_string()])

@@ -40,6 +40,9 @@ pub struct GatewayConfig {
     /// Requests handled at once; more are answered 503 at once (bodies are up to 25 MiB, so
     /// this bounds the memory they take).
     pub max_in_flight: usize,
+    /// Whether `POST /events` is served; off for a gateway open to the internet, whose
+    /// `/events` would take unauthenticated events.
+    pub serve_events: bool,
 }
 
 /// The default for [`GatewayConfig::max_in_flight`].
@@ -61,6 +64,7 @@ impl GatewayConfig {
             sink: None,
             call_timeout: DEFAULT_CALL_TIMEOUT,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            serve_events: true,
         }
     }
 }
@@ -75,6 +79,7 @@ pub struct Gateway {
     sink: Option<Sink>,
     pub(crate) metrics: GatewayMetrics,
     pub(crate) max_in_flight: usize,
+    pub(crate) serve_events: bool,
 }
 
 /// What came of one event.
@@ -135,6 +140,7 @@ impl Gateway {
             sink,
             metrics,
             max_in_flight: config.max_in_flight.max(1),
+            serve_events: config.serve_events,
         })
     }
 

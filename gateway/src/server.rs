@@ -29,8 +29,9 @@ pub const MAX_BODY: usize = 25 * 1024 * 1024;
 /// How long one request may take to enqueue its keys: GitHub gives up after 10 s.
 const DEADLINE: Duration = Duration::from_secs(8);
 
-/// The gateway's routes: `POST /webhook` and `POST /events`, at most the gateway's
-/// `max_in_flight` requests at once (the others get 503 at once, and their senders retry).
+/// The gateway's routes: `POST /webhook` and (unless the gateway is webhook-only) `POST
+/// /events`, at most the gateway's `max_in_flight` requests at once (the others get 503 at
+/// once, and their senders retry).
 pub fn router(gateway: Arc<Gateway>) -> Router {
     let shed = tower::ServiceBuilder::new()
         .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
@@ -38,9 +39,11 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         }))
         .load_shed()
         .layer(GlobalConcurrencyLimitLayer::new(gateway.max_in_flight));
-    Router::new()
-        .route("/webhook", post(on_webhook))
-        .route("/events", post(on_events))
+    let mut router = Router::new().route("/webhook", post(on_webhook));
+    if gateway.serve_events {
+        router = router.route("/events", post(on_events));
+    }
+    router
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(shed)
         .with_state(gateway)

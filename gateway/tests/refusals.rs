@@ -256,3 +256,35 @@ fn tokio_stream_from<T: Send + 'static>(
 ) -> impl futures::Stream<Item = T> + Send + 'static {
     futures::stream::poll_fn(move |cx| receiver.poll_recv(cx))
 }
+
+#[tokio::test]
+async fn a_webhook_only_gateway_should_not_serve_events() {
+    let queue = Queue::new(Arc::new(MemoryStorage::new()), QueueConfig::default());
+    let gateway = Gateway::new(
+        GatewayConfig {
+            serve_events: false,
+            ..GatewayConfig::new(
+                vec![Route::extension("prs", "pullrequesturl")],
+                Arc::new(LocalWorkqueue::new(queue.clone())),
+                Secrets::new(["old", "new"]),
+            )
+        },
+        GatewayMetrics::default(),
+    )
+    .unwrap();
+    let router = gateway::server::router(Arc::new(gateway));
+    let event = Request::post("/events")
+        .header("ce-specversion", "1.0")
+        .header("ce-id", "1")
+        .header("ce-type", "t")
+        .header("ce-source", "s")
+        .header("ce-pullrequesturl", KEY)
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(status(&router, event).await.0, StatusCode::NOT_FOUND);
+    assert!(keys(&queue).await.is_empty());
+    let signature = sign(b"new", PR.as_bytes());
+    let (code, _) = status(&router, delivery(PR, Some(signature))).await;
+    assert_eq!(code, StatusCode::ACCEPTED, "webhooks still served");
+    assert_eq!(keys(&queue).await, vec![KEY.to_owned()]);
+}

@@ -3,13 +3,14 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use clap::Args;
 use gateway::enqueue::{Enqueue, RemoteWorkqueue};
 use gateway::gateway::DEFAULT_CALL_TIMEOUT;
 use gateway::metrics::GatewayMetrics;
 use gateway::route::{
-    DEFAULT_EXTENSION_KEY, DEFAULT_PRIORITY, Filter, KeyRule, Route, load_routes, path_rule,
+    DEFAULT_EXTENSION_KEY, DEFAULT_PRIORITY, Filter, KeyRule, Route, load_routes, parse_routes,
+    path_rule,
 };
 use gateway::signature::Secrets;
 use gateway::{Gateway, GatewayConfig};
@@ -25,6 +26,9 @@ pub(crate) struct RouteArgs {
     /// workqueue (instead of the flags below).
     #[arg(long, env = "GATEWAY_ROUTES")]
     routes: Option<PathBuf>,
+    /// The routes file's text itself (where mounting a file is awkward, as on Cloud Run).
+    #[arg(long, env = "GATEWAY_ROUTES_TOML", conflicts_with = "routes")]
+    routes_toml: Option<String>,
     /// The extension attribute whose value is the key.
     #[arg(long, default_value = DEFAULT_EXTENSION_KEY)]
     extension_key: String,
@@ -57,13 +61,17 @@ pub(crate) struct RouteArgs {
     /// Requests handled at once; more get 503 at once (bodies are up to 25 MiB each).
     #[arg(long, env = "GATEWAY_MAX_IN_FLIGHT", default_value_t = gateway::gateway::DEFAULT_MAX_IN_FLIGHT)]
     pub(crate) max_in_flight: usize,
+    /// Serve /webhook only, not /events: for a gateway open to the internet (events on
+    /// /events are not authenticated by the gateway).
+    #[arg(long, env = "GATEWAY_WEBHOOK_ONLY")]
+    pub(crate) webhook_only: bool,
 }
 
 impl RouteArgs {
     /// The repository and path patterns of the flag-made path route, if the flags make one.
     pub(crate) fn path_route(&self) -> Option<(&str, &[String])> {
-        match (&self.repository, &self.routes) {
-            (Some(repository), None) if !self.path_patterns.is_empty() => {
+        match (&self.repository, &self.routes, &self.routes_toml) {
+            (Some(repository), None, None) if !self.path_patterns.is_empty() => {
                 Some((repository, &self.path_patterns))
             }
             _ => None,
@@ -72,16 +80,22 @@ impl RouteArgs {
 
     /// The routes the options declare.
     pub(crate) fn routes(&self) -> anyhow::Result<Vec<Route>> {
-        if let Some(path) = &self.routes {
+        if self.routes.is_some() || self.routes_toml.is_some() {
             if !self.filters.is_empty()
                 || self.repository.is_some()
                 || !self.path_patterns.is_empty()
             {
                 bail!(
-                    "--routes declares every route: drop --filter, --repository and --path-pattern"
+                    "--routes and --routes-toml declare every route: drop --filter, --repository and --path-pattern"
                 );
             }
-            return load_routes(path);
+            return match (&self.routes, &self.routes_toml) {
+                (Some(path), _) => load_routes(path),
+                (None, Some(text)) => {
+                    parse_routes(text).context("invalid --routes-toml (GATEWAY_ROUTES_TOML)")
+                }
+                (None, None) => unreachable!("one of them is set"),
+            };
         }
         let key = match (&self.repository, self.path_patterns.is_empty()) {
             (Some(repository), false) => path_rule(repository, &self.path_patterns)?,
@@ -123,6 +137,7 @@ impl RouteArgs {
                 github_api: self.github_api.clone(),
                 sink: self.sink.clone(),
                 max_in_flight: self.max_in_flight,
+                serve_events: !self.webhook_only,
                 ..GatewayConfig::new(self.routes()?, workqueue, secrets)
             },
             metrics,
