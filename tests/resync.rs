@@ -1,6 +1,7 @@
 //! The resync as users run it: `reconcilers resync --once` (the Cloud Run job) listing a
 //! repository from a fake GitHub API, cut-short tree included, into a real receiver; the
-//! scheduled resync and `dev` serving its metrics; bad input refused with a clear message.
+//! scheduled resync running and counting its runs, and `dev` serving its metrics; bad input
+//! refused with a clear message.
 
 mod common;
 #[path = "../resync/tests/fake_github/mod.rs"]
@@ -11,7 +12,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use common::{Proc, TestStorage, free_addr, http_get, wait_healthy};
+use common::{Proc, TestStorage, eventually, free_addr, http_get, wait_healthy};
 use fake_github::{BRANCH, FakeGitHub, REPOSITORY};
 
 /// Runs `reconcilers resync ARGS` to its end, off the runtime (the fake GitHub API is served
@@ -62,10 +63,11 @@ async fn resync_once_should_enqueue_every_matching_file_through_a_receiver() {
     );
     wait_healthy(http).await;
     let started = SystemTime::now();
+    // GitHub spells the repository its own way; keys use its spelling, as the gateway's do.
     let (ok, output) = resync(&[
         "--once",
         "--repository",
-        REPOSITORY,
+        "Octo/Configs",
         "--path-pattern",
         "services/(s\\d+)/k8s/.+\\.yaml",
         "--period-hours",
@@ -167,14 +169,17 @@ async fn scheduled_resyncs_should_serve_their_metrics() {
     let github = fake.serve().await;
     let http = free_addr();
     let mut command = Command::new(env!("CARGO_BIN_EXE_reconcilers"));
+    // Every second, and nothing matches (so no workqueue is needed): runs to count.
     command.args([
         "resync",
         "--repository",
         REPOSITORY,
         "--path-pattern",
-        "a/(.+)",
+        "nothing/(.+)",
         "--period-hours",
         "24",
+        "--schedule",
+        "* * * * * *",
         "--github-api",
         &github,
         "--listen",
@@ -182,17 +187,30 @@ async fn scheduled_resyncs_should_serve_their_metrics() {
     ]);
     let _resync = Proc::spawn("resync", &mut command);
     wait_healthy(http).await;
-    let (status, metrics) = http_get(http, "/metrics").await.expect("metrics");
-    assert_eq!(status, 200);
-    for name in [
-        "resync_runs_total",
-        "resync_files_listed_total",
-        "resync_keys_enqueued_total",
-        "resync_github_calls_total",
-        "resync_last_success_timestamp_seconds",
+    let metrics = eventually("a scheduled run", Duration::from_secs(30), async || {
+        let (_, metrics) = http_get(http, "/metrics").await?;
+        let runs = metrics
+            .lines()
+            .find(|l| l.starts_with(r#"resync_runs_total{result="success"}"#))?
+            .rsplit(' ')
+            .next()?
+            .parse::<u64>()
+            .ok()?;
+        (runs >= 2).then_some(metrics)
+    })
+    .await;
+    for line in [
+        "resync_files_listed_total ",
+        "resync_keys_enqueued_total 0",
+        "resync_github_calls_total ",
+        "resync_last_success_timestamp_seconds ",
     ] {
-        assert!(metrics.contains(name), "{name} in {metrics}");
+        assert!(metrics.contains(line), "{line} in {metrics}");
     }
+    assert!(
+        !metrics.contains("resync_files_listed_total 0"),
+        "{metrics}"
+    );
 
     // dev with a path route runs the resync too, and says so on /metrics.
     let storage = TestStorage::dir();

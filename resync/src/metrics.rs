@@ -29,12 +29,12 @@ impl ResyncMetrics {
     /// Adds the metrics to `registry`.
     pub fn register(&self, registry: &mut Registry) {
         // Both results from the start, so a dashboard sees zeros rather than no series.
-        for result in ["success", "failure"] {
+        for result in ["success", "failure", "skipped"] {
             let _ = self.runs.get_or_create(&RunLabels { result });
         }
         registry.register(
             "resync_runs",
-            "Sweeps run, by result (success, failure)",
+            "Sweeps run, by result (success, failure, skipped: the previous one still running)",
             self.runs.clone(),
         );
         registry.register(
@@ -79,6 +79,13 @@ impl ResyncMetrics {
             .get_or_create(&RunLabels { result: "failure" })
             .inc();
         self.add_progress(report);
+    }
+
+    /// Counts a run skipped because the previous one was still going.
+    pub fn skipped(&self) {
+        self.runs
+            .get_or_create(&RunLabels { result: "skipped" })
+            .inc();
     }
 
     fn add_progress(&self, report: &SweepReport) {

@@ -44,31 +44,48 @@ pub async fn run_once(sweep: &Sweep, metrics: &ResyncMetrics) -> anyhow::Result<
     }
 }
 
-/// Runs `sweep` on its period's schedule (UTC) until `shutdown`. A run still going when the
-/// next is due makes that one skip (logged).
+/// Marks a sweep as running until dropped, a panicking sweep included.
+struct Running(Arc<AtomicBool>);
+
+impl Running {
+    /// `None` when a sweep is already running.
+    fn start(flag: &Arc<AtomicBool>) -> Option<Self> {
+        (!flag.swap(true, Ordering::AcqRel)).then(|| Self(flag.clone()))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+/// Runs `sweep` on `schedule` (a cron expression with seconds first, in UTC: the period's
+/// [`Period::cron`](crate::Period::cron) unless overridden) until `shutdown`. A run still
+/// going when the next is due makes that one skip (logged and counted).
 pub async fn run(
     sweep: Arc<Sweep>,
+    schedule: &str,
     metrics: ResyncMetrics,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let cron = sweep.period().cron();
     let mut scheduler = JobScheduler::new()
         .await
         .context("failed to start the resync's scheduler")?;
     let running = Arc::new(AtomicBool::new(false));
-    let job = Job::new_async(cron.as_str(), move |_, _| {
+    let job = Job::new_async(schedule, move |_, _| {
         let (sweep, metrics, running) = (sweep.clone(), metrics.clone(), running.clone());
         Box::pin(async move {
-            if running.swap(true, Ordering::AcqRel) {
+            let Some(_running) = Running::start(&running) else {
                 warn!(repository = %sweep.repository(), "the previous resync is still running: skipping this one");
+                metrics.skipped();
                 return;
-            }
+            };
             // The outcome is logged and counted; the schedule goes on either way.
             let _ = run_once(&sweep, &metrics).await;
-            running.store(false, Ordering::Release);
         })
     })
-    .with_context(|| format!("invalid resync schedule {cron:?}"))?;
+    .with_context(|| format!("invalid resync schedule {schedule:?}"))?;
     scheduler
         .add(job)
         .await
@@ -77,11 +94,46 @@ pub async fn run(
         .start()
         .await
         .context("failed to start the resync's scheduler")?;
-    info!(schedule = %cron, "resync scheduled (UTC)");
+    info!(%schedule, "resync scheduled (UTC)");
     shutdown.cancelled().await;
     scheduler
         .shutdown()
         .await
         .context("failed to stop the resync's scheduler")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Period;
+
+    #[tokio::test]
+    async fn every_period_should_make_a_schedule_the_scheduler_takes() {
+        let hours = (1..24).chain((24..=744).step_by(24));
+        for h in hours {
+            let cron = Period::from_hours(h).unwrap().cron();
+            assert!(
+                Job::new_async(cron.as_str(), |_, _| Box::pin(async {})).is_ok(),
+                "{h} hours: {cron}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_running_mark_should_clear_even_when_a_sweep_panics() {
+        let flag = Arc::new(AtomicBool::new(false));
+        let first = Running::start(&flag).expect("free");
+        assert!(Running::start(&flag).is_none(), "taken");
+        drop(first);
+        let caught = std::panic::catch_unwind({
+            let flag = flag.clone();
+            move || {
+                let _running = Running::start(&flag).expect("free again");
+                panic!("a sweep that panics");
+            }
+        });
+        assert!(caught.is_err());
+        assert!(Running::start(&flag).is_some(), "cleared by the unwinding");
+    }
 }

@@ -63,12 +63,12 @@ pub struct SweepReport {
 #[derive(Debug, thiserror::Error)]
 pub enum SweepError {
     /// The GitHub API failed (rate limits are waited out first, within a bound).
-    #[error("failed to list the files of {repository}: {source:#}")]
+    #[error("failed to list the files of {repository}: {cause:#}")]
     GitHub {
         /// The repository.
         repository: String,
-        /// What failed.
-        source: anyhow::Error,
+        /// What failed (in the message, not as a `source`, so it is printed once).
+        cause: anyhow::Error,
         /// How far the sweep got.
         report: SweepReport,
     },
@@ -181,9 +181,9 @@ impl Sweep {
         let mut report = SweepReport::default();
         let listed = self.list(&mut report).await;
         report.github_calls = self.github.calls() - calls_before;
-        let keys = listed.map_err(|source| SweepError::GitHub {
+        let keys = listed.map_err(|cause| SweepError::GitHub {
             repository: self.repository.clone(),
-            source,
+            cause,
             report: report.clone(),
         })?;
         report.keys = keys.len();
@@ -204,19 +204,22 @@ impl Sweep {
         Ok(report)
     }
 
-    /// The distinct keys of the default branch's matching files.
+    /// The distinct keys of the default branch's matching files, named with the repository
+    /// as GitHub spells it (as the gateway's keys are, whatever case `--repository` has).
     async fn list(&self, report: &mut SweepReport) -> anyhow::Result<BTreeSet<String>> {
-        report.branch = self.github.default_branch(&self.repository).await?;
+        let repository = self.github.repository(&self.repository).await?;
+        report.branch = repository.default_branch;
         report.commit = self
             .github
-            .branch_head(&self.repository, &report.branch)
+            .branch_head(&repository.full_name, &report.branch)
             .await?;
         let mut keys = BTreeSet::new();
         let (mut files, mut matched) = (0, 0);
+        let name = repository.full_name;
         self.github
-            .for_each_file(&self.repository, &report.commit, |path| {
+            .for_each_file(&name, &report.commit, |path| {
                 files += 1;
-                if let Some(key) = self.patterns.key(&self.repository, &report.branch, path) {
+                if let Some(key) = self.patterns.key(&name, &report.branch, path) {
                     matched += 1;
                     keys.insert(key);
                 }

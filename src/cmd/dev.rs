@@ -65,11 +65,9 @@ pub(crate) async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::R
     }
     // Checked now, so a bad route or period is an error before anything listens.
     args.routes.routes()?;
-    let resync_period = args
-        .routes
-        .path_route()
-        .map(|_| resync::Period::from_hours(args.period_hours))
-        .transpose()?;
+    if args.routes.path_route().is_some() {
+        resync::Period::from_hours(args.period_hours)?;
+    }
     let routes = args.routes;
     let period_hours = args.period_hours;
     let resync_shutdown = shutdown.clone();
@@ -78,10 +76,8 @@ pub(crate) async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::R
             let metrics = GatewayMetrics::default();
             metrics.register(registry);
             let local = Arc::new(LocalWorkqueue::new(queue.clone()));
-            if let (Some((repository, patterns)), Some(period)) =
-                (routes.path_route(), resync_period)
-            {
-                let sweep = dev_sweep(
+            if let Some((repository, patterns)) = routes.path_route() {
+                let (sweep, schedule) = dev_sweep(
                     repository,
                     patterns,
                     period_hours,
@@ -90,10 +86,11 @@ pub(crate) async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::R
                 )?;
                 let metrics = ResyncMetrics::default();
                 metrics.register(registry);
-                info!(%repository, schedule = %period.cron(), "resync on its schedule");
+                info!(%repository, %schedule, "resync on its schedule");
                 tokio::spawn(async move {
                     let scheduled =
-                        resync::schedule::run(Arc::new(sweep), metrics, resync_shutdown).await;
+                        resync::schedule::run(Arc::new(sweep), &schedule, metrics, resync_shutdown)
+                            .await;
                     if let Err(e) = scheduled {
                         error!(error = format!("{e:#}"), "the resync's schedule stopped");
                     }

@@ -2,6 +2,7 @@
 //! repository at priority 0 (one sweep with `--once`: the Cloud Run job).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Args;
 use gateway::enqueue::{Enqueue, RemoteWorkqueue};
@@ -13,6 +14,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use crate::args::ListenArgs;
+
+/// How long one GitHub call of a sweep may wait out rate limits: past the hour a primary
+/// limit resets within.
+const RATE_LIMIT_WAIT: Duration = Duration::from_secs(65 * 60);
 
 /// What to sweep and how often.
 #[derive(Debug, Args)]
@@ -35,14 +40,29 @@ pub(crate) struct SweepArgs {
     /// Keys enqueued at once.
     #[arg(long, default_value_t = DEFAULT_CONCURRENCY)]
     concurrency: usize,
+    /// When to sweep, as a cron expression with seconds first (UTC), instead of the period's
+    /// schedule (`0 0 */N * * *` under a day, else `0 0 0 */D * *`).
+    #[arg(long, env = "RESYNC_SCHEDULE")]
+    schedule: Option<String>,
 }
 
 impl SweepArgs {
+    /// The schedule: `--schedule`, else the period's.
+    fn schedule(&self) -> anyhow::Result<String> {
+        Ok(match &self.schedule {
+            Some(schedule) => schedule.clone(),
+            None => Period::from_hours(self.period_hours)?.cron(),
+        })
+    }
+
     /// The sweep these options make, enqueueing into `workqueue`. Call it within a Tokio
     /// runtime (the GitHub client starts a task).
     fn sweep(&self, workqueue: Arc<dyn Enqueue>) -> anyhow::Result<Sweep> {
         let period = Period::from_hours(self.period_hours)?;
-        let github = GitHubApi::from_env(self.github_api.as_deref())?;
+        // A sweep is not in a hurry: it waits for a primary rate limit's reset (an hour at
+        // most) rather than fail (DESIGN §5).
+        let github = GitHubApi::from_env(self.github_api.as_deref())?
+            .with_max_rate_limit_wait(RATE_LIMIT_WAIT);
         Ok(Sweep::new(
             github,
             &self.repository,
@@ -98,28 +118,40 @@ pub(crate) async fn run(args: ResyncArgs, shutdown: CancellationToken) -> anyhow
     let http = workqueue::http::router(Arc::new(registry), None);
     let addr = args.listen.http("127.0.0.1:8080")?;
     info!(workqueue = %args.workqueue, %addr, "resync running");
-    let scheduled = resync::schedule::run(Arc::new(sweep), metrics, shutdown.clone());
-    let served = workqueue::server::serve(Some((addr, http)), None, shutdown);
+    let schedule = args.sweep.schedule()?;
+    // Either half ending (a failed bind, a scheduler that would not start) stops the other.
+    let scheduled = async {
+        let result =
+            resync::schedule::run(Arc::new(sweep), &schedule, metrics, shutdown.clone()).await;
+        shutdown.cancel();
+        result
+    };
+    let served = async {
+        let result = workqueue::server::serve(Some((addr, http)), None, shutdown.clone()).await;
+        shutdown.cancel();
+        result
+    };
     let (scheduled, served) = tokio::join!(scheduled, served);
     scheduled?;
     served?;
     Ok(())
 }
 
-/// The sweep `reconcilers dev` runs on its schedule beside its path route.
+/// The sweep `reconcilers dev` runs beside its path route, and its schedule.
 pub(crate) fn dev_sweep(
     repository: &str,
     path_patterns: &[String],
     period_hours: u32,
     github_api: Option<&str>,
     workqueue: Arc<dyn Enqueue>,
-) -> anyhow::Result<Sweep> {
-    SweepArgs {
+) -> anyhow::Result<(Sweep, String)> {
+    let args = SweepArgs {
         repository: repository.to_owned(),
         path_patterns: path_patterns.to_vec(),
         period_hours,
         github_api: github_api.map(str::to_owned),
         concurrency: DEFAULT_CONCURRENCY,
-    }
-    .sweep(workqueue)
+        schedule: None,
+    };
+    Ok((args.sweep(workqueue)?, args.schedule()?))
 }

@@ -39,9 +39,14 @@ pub struct GitHubApi {
     calls: Arc<AtomicU64>,
 }
 
-#[derive(Deserialize)]
-struct Repository {
-    default_branch: String,
+/// A repository as GitHub names it.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Repository {
+    /// `owner/name` in GitHub's own spelling (keys are made of it, so every path to a key
+    /// spells it the same).
+    pub full_name: String,
+    /// The default branch.
+    pub default_branch: String,
 }
 
 #[derive(Deserialize)]
@@ -173,13 +178,16 @@ impl GitHubApi {
         }
     }
 
+    /// The repository: its name as GitHub spells it, its default branch.
+    pub async fn repository(&self, repository: &str) -> anyhow::Result<Repository> {
+        self.get_json(&format!("/repos/{repository}"))
+            .await
+            .with_context(|| format!("failed to get the repository {repository}"))
+    }
+
     /// The repository's default branch.
     pub async fn default_branch(&self, repository: &str) -> anyhow::Result<String> {
-        let repo: Repository = self
-            .get_json(&format!("/repos/{repository}"))
-            .await
-            .with_context(|| format!("failed to get the repository {repository}"))?;
-        Ok(repo.default_branch)
+        Ok(self.repository(repository).await?.default_branch)
     }
 
     /// The commit SHA at the head of `branch`.
@@ -279,7 +287,7 @@ mod tests {
                             )
                                 .into_response()
                         } else {
-                            r#"{"default_branch":"trunk"}"#.into_response()
+                            r#"{"full_name":"o/r","default_branch":"trunk"}"#.into_response()
                         }
                     }
                 }),
@@ -304,5 +312,32 @@ mod tests {
         calls.store(0, Ordering::SeqCst);
         let err = format!("{:#}", impatient.default_branch("o/r").await.unwrap_err());
         assert!(err.contains("rate limit"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn branch_names_should_reach_github_as_written() {
+        let router = axum::Router::new().route(
+            "/repos/o/r/branches/{*name}",
+            axum::routing::get(
+                |axum::extract::Path(name): axum::extract::Path<String>| async move {
+                    let sha = if name == "release/a+b#c%d" {
+                        "0123456789abcdef0123456789abcdef01234567"
+                    } else {
+                        "not this one"
+                    };
+                    format!(r#"{{"name":"{name}","commit":{{"sha":"{sha}"}}}}"#)
+                },
+            ),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        let api = GitHubApi::from_env(Some(&format!("http://{addr}"))).unwrap();
+        assert_eq!(
+            api.branch_head("o/r", "release/a+b#c%d").await.unwrap(),
+            "0123456789abcdef0123456789abcdef01234567"
+        );
+        let err = api.branch_head("o/r", "other").await.unwrap_err();
+        assert!(format!("{err:#}").contains("not a commit SHA"), "{err:#}");
     }
 }

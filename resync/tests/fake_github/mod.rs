@@ -163,7 +163,8 @@ async fn repository(
     if let Some(limited) = fake.call() {
         return limited;
     }
-    if format!("{owner}/{repo}") != REPOSITORY {
+    // GitHub reads repository names case-insensitively, and answers with its own spelling.
+    if !format!("{owner}/{repo}").eq_ignore_ascii_case(REPOSITORY) {
         return not_found();
     }
     axum::Json(json!({"full_name": REPOSITORY, "default_branch": BRANCH})).into_response()
