@@ -1,0 +1,25 @@
+output "receiver" {
+  description = "The workqueue's receiver (name, and URI by region)."
+  value       = module.reconciler.receiver
+}
+
+output "reconciler-uris" {
+  description = "The reconciler's URI in each region."
+  value       = module.reconciler.reconciler-uris
+}
+
+output "routes" {
+  description = "The push route for the gateway module's routes input (files a push to the default branch changed become keys at priority 100); empty while paused."
+  value = var.paused ? [] : [{
+    name          = var.name
+    workqueue     = local.workqueue_name
+    priority      = 100
+    repository    = local.repository
+    path_patterns = var.path_patterns
+  }]
+}
+
+output "resync_schedule" {
+  description = "When the resync runs (cron, UTC)."
+  value       = local.resync_schedule
+}

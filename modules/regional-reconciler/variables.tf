@@ -1,0 +1,160 @@
+variable "project_id" {
+  description = "The project everything is created in."
+  type        = string
+}
+
+variable "name" {
+  description = "The reconciler's name: its service is <name>-rec and its workqueue <name>-wq."
+  type        = string
+  validation {
+    condition     = can(regex("^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$", var.name))
+    error_message = "The name must be lowercase letters, digits and hyphens, start with a letter, and be at most 40 characters."
+  }
+}
+
+variable "regions" {
+  description = "The regions to run in, each with the VPC network and subnet egress uses."
+  type = map(object({
+    network = string
+    subnet  = string
+  }))
+}
+
+variable "primary-region" {
+  description = "The region of the workqueue's jobs; null for the first of regions."
+  type        = string
+  default     = null
+}
+
+variable "image" {
+  description = "The reconciler's image: a program built with the reconcilers SDK serving the workqueue's gRPC contract on $PORT."
+  type        = string
+}
+
+variable "args" {
+  description = "Arguments of the reconciler's container."
+  type        = list(string)
+  default     = []
+}
+
+variable "env" {
+  description = "Environment variables of the reconciler, the same in every region."
+  type        = map(string)
+  default     = {}
+}
+
+variable "regional-env" {
+  description = "Environment variables of the reconciler that differ by region: name => region => value."
+  type        = map(map(string))
+  default     = {}
+}
+
+variable "secret_env" {
+  description = "Environment variables of the reconciler read from Secret Manager: name => secret id and version."
+  type = map(object({
+    secret  = string
+    version = optional(string, "latest")
+  }))
+  default = {}
+}
+
+variable "service_account" {
+  description = "The email of the service account the reconciler runs as (what it may touch is up to you)."
+  type        = string
+}
+
+variable "workqueue_image" {
+  description = "The reconcilers image (the repository's Dockerfile) for the workqueue's processes."
+  type        = string
+}
+
+variable "scaling" {
+  description = "Reconciler instances per region and requests per instance."
+  type = object({
+    min_instances                    = optional(number, 0)
+    max_instances                    = optional(number, 100)
+    max_instance_request_concurrency = optional(number, 1000)
+  })
+  default = {}
+}
+
+variable "resources" {
+  description = "CPU and memory limits of the reconciler's container."
+  type = object({
+    cpu      = optional(string, "1000m")
+    memory   = optional(string, "512Mi")
+    cpu_idle = optional(bool, true)
+  })
+  default = {}
+}
+
+variable "request_timeout_seconds" {
+  description = "The longest one reconcile call may take."
+  type        = number
+  default     = 300
+}
+
+variable "egress" {
+  description = "Which of the reconciler's egress goes through the VPC: ALL_TRAFFIC or PRIVATE_RANGES_ONLY."
+  type        = string
+  default     = "ALL_TRAFFIC"
+}
+
+variable "concurrent-work" {
+  description = "Keys reconciled at once across every region."
+  type        = number
+  default     = 20
+}
+
+variable "batch-size" {
+  description = "Keys one dispatch pass may start; null for concurrent-work divided by the number of regions."
+  type        = number
+  default     = null
+}
+
+variable "max-retry" {
+  description = "Failed attempts before a key is dead-lettered; 0 retries without end."
+  type        = number
+  default     = 100
+}
+
+variable "enable_dead_letter_alerting" {
+  description = "Alert when keys are dead-lettered (only when max-retry is above 0)."
+  type        = bool
+  default     = true
+}
+
+variable "multi_regional_location" {
+  description = "The workqueue bucket's multi-region: US, EU or ASIA."
+  type        = string
+  default     = "US"
+}
+
+variable "team" {
+  description = "The team that owns the reconciler (a label on everything)."
+  type        = string
+}
+
+variable "product" {
+  description = "The product it belongs to (a label on everything)."
+  type        = string
+  default     = "unknown"
+}
+
+variable "labels" {
+  description = "Labels on every resource that takes them."
+  type        = map(string)
+  default     = {}
+}
+
+variable "notification_channels" {
+  description = "Where the dead-letter alert is sent."
+  type        = list(string)
+  default     = []
+}
+
+variable "deletion_protection" {
+  description = "Refuse to destroy the services, jobs and a bucket that still holds keys."
+  type        = bool
+  default     = true
+}

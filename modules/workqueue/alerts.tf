@@ -1,0 +1,36 @@
+// Keys that failed max-retry times wait in the dead-letter part of their object for a person.
+
+resource "google_monitoring_alert_policy" "dead_letters" {
+  count = var.max-retry > 0 && var.enable_dead_letter_alerting ? 1 : 0
+
+  project               = var.project_id
+  display_name          = "Workqueue ${var.name}: dead-lettered keys"
+  combiner              = "OR"
+  notification_channels = var.notification_channels
+  severity              = "ERROR"
+  user_labels           = local.labels
+
+  conditions {
+    display_name = "Dead-lettered keys in ${var.name}"
+    condition_threshold {
+      filter          = "resource.type = \"prometheus_target\" AND metric.type = \"prometheus.googleapis.com/workqueue_dead_lettered_keys/gauge\" AND metric.labels.service_name = \"${var.name}-dsp\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = 0
+      duration        = "0s"
+      aggregations {
+        alignment_period     = "60s"
+        per_series_aligner   = "ALIGN_MAX"
+        cross_series_reducer = "REDUCE_MAX"
+      }
+    }
+  }
+
+  alert_strategy {
+    auto_close = "3600s"
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = "Keys of workqueue `${var.name}` failed ${var.max-retry} times and were dead-lettered. List them with `reconcilers queue dead-letters --storage gs://${google_storage_bucket.queue.name}`; after a fix, run the `${var.name}-req` job to enqueue them again."
+  }
+}
