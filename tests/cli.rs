@@ -218,7 +218,16 @@ fn help_should_name_every_flag_and_its_environment_variable() {
     let gateway: Vec<&str> = routes
         .iter()
         .copied()
-        .chain(["--listen", "--workqueue", "WORKQUEUE_SERVICE"])
+        .chain([
+            "--listen",
+            "--workqueue",
+            "WORKQUEUE_SERVICE",
+            "--check",
+            "--webhook-only",
+            "GATEWAY_WEBHOOK_ONLY",
+            "--routes-toml",
+            "GATEWAY_ROUTES_TOML",
+        ])
         .collect();
     let expectations: [(&str, &[&str]); 7] = [
         ("dev", &dev),

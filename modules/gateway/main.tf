@@ -5,25 +5,6 @@
 locals {
   labels = merge(var.labels, { team = var.team, product = var.product })
 
-  // The routes file of each region: each route's workqueue is its receiver there.
-  routes_toml = {
-    for region in keys(var.regions) : region => join("\n", [
-      for route in var.routes : join("\n", compact([
-        "[[route]]",
-        "name = ${jsonencode(route.name)}",
-        "priority = ${route.priority}",
-        "workqueue = ${jsonencode(data.google_cloud_run_v2_service.receiver["${region}/${route.workqueue}"].uri)}",
-        route.extension_key == null ? "" : "extension_key = ${jsonencode(route.extension_key)}",
-        route.repository == null ? "" : "repository = ${jsonencode(route.repository)}",
-        length(route.path_patterns) == 0 ? "" : "path_patterns = ${jsonencode(route.path_patterns)}",
-        length(route.filters) == 0 ? "" : "filters = [${join(", ", [
-          for filter in route.filters : "{ ${join(", ", [for attribute, value in filter : "${jsonencode(attribute)} = ${jsonencode(value)}"])} }"
-        ])}]",
-        "",
-      ]))
-    ])
-  }
-
   workqueues = toset([for route in var.routes : route.workqueue])
   receivers = {
     for pair in setproduct(keys(var.regions), local.workqueues) : "${pair[0]}/${pair[1]}" => {
@@ -85,6 +66,14 @@ resource "google_secret_manager_secret_iam_member" "gateway_reads" {
   member    = "serviceAccount:${google_service_account.gateway.email}"
 }
 
+module "routes" {
+  for_each = var.regions
+  source   = "./routes"
+
+  routes        = var.routes
+  receiver_uris = { for workqueue in local.workqueues : workqueue => data.google_cloud_run_v2_service.receiver["${each.key}/${workqueue}"].uri }
+}
+
 data "google_cloud_run_v2_service" "receiver" {
   for_each = local.receivers
 
@@ -118,7 +107,7 @@ module "gateway" {
     var.github_api_url == null ? {} : { GITHUB_API_URL = var.github_api_url },
   )
   regional_env = {
-    GATEWAY_ROUTES_TOML = local.routes_toml
+    GATEWAY_ROUTES_TOML = { for region, routes in module.routes : region => routes.toml }
   }
   secret_env          = local.secret_env
   port_name           = "http1"

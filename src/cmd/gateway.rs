@@ -164,9 +164,26 @@ pub(crate) struct GatewayArgs {
     workqueue: String,
     #[command(flatten)]
     routes: RouteArgs,
+    /// Check the routes (their files, filters and path patterns) and exit: prints one line per
+    /// route, or the error.
+    #[arg(long)]
+    check: bool,
 }
 
 pub(crate) async fn run(args: GatewayArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
+    if args.check {
+        for route in args.routes.routes()? {
+            let target = route.workqueue.as_deref().unwrap_or(&args.workqueue);
+            println!(
+                "route {}: priority {}, {:?}, {} filter(s), into {target}",
+                route.name,
+                route.priority,
+                route.key,
+                route.filters.len()
+            );
+        }
+        return Ok(());
+    }
     let workqueue: Arc<dyn Enqueue> =
         Arc::new(RemoteWorkqueue::new(&args.workqueue, DEFAULT_CALL_TIMEOUT)?);
     let metrics = GatewayMetrics::default();

@@ -1,0 +1,4 @@
+output "toml" {
+  description = "The routes file."
+  value       = local.toml
+}
