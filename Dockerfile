@@ -1,3 +1,4 @@
+# syntax=docker/dockerfile:1
 # The `reconcilers` image: one binary for every process (receiver, dispatcher, gateway, resync,
 # queue jobs), on distroless `cc` (glibc, libgcc; no shell, no package manager), as non-root.
 # Build: docker build -t IMAGE .   Run: docker run IMAGE receiver --storage gs://BUCKET

@@ -31,7 +31,7 @@ resource "google_service_account" "subscriber" {
 }
 
 data "google_cloud_run_v2_service" "receiver" {
-  for_each = var.regions
+  for_each = var.workqueue.uris == null ? var.regions : {}
 
   project  = var.project_id
   name     = local.receiver
@@ -48,7 +48,7 @@ module "gateway" {
   image           = var.image
   args            = ["gateway", "--extension-key", var.extension_key, "--priority", tostring(var.priority)]
   regional_env = {
-    WORKQUEUE_SERVICE = { for region, service in data.google_cloud_run_v2_service.receiver : region => service.uri }
+    WORKQUEUE_SERVICE = var.workqueue.uris != null ? var.workqueue.uris : { for region, service in data.google_cloud_run_v2_service.receiver : region => service.uri }
   }
   port_name           = "http1"
   ingress             = "INGRESS_TRAFFIC_INTERNAL_ONLY"
@@ -142,6 +142,29 @@ resource "google_pubsub_subscription" "events" {
     google_cloud_run_v2_service_iam_member.pubsub_delivers,
     google_pubsub_topic_iam_member.dead_letter_publisher,
   ]
+}
+
+// Pub/Sub signs its pushes as the subscriber account (needed by projects made before 2021).
+resource "google_service_account_iam_member" "pubsub_signs_as_subscriber" {
+  service_account_id = google_service_account.subscriber.name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = local.pubsub_agent
+}
+
+// Keeps dead letters for a week (a topic without a subscription drops what it is sent):
+// inspect them with `gcloud pubsub subscriptions pull <name>-dlq-<region>`.
+resource "google_pubsub_subscription" "dead_letter" {
+  for_each = var.regions
+
+  project                    = var.project_id
+  name                       = "${var.name}-dlq-${each.key}"
+  topic                      = google_pubsub_topic.dead_letter[each.key].id
+  message_retention_duration = "604800s"
+  labels                     = local.labels
+
+  expiration_policy {
+    ttl = ""
+  }
 }
 
 // Pub/Sub moves undeliverable events to the dead-letter topic as its own agent.

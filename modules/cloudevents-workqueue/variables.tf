@@ -7,8 +7,8 @@ variable "name" {
   description = "The subscriber's name: its gateway service, subscriptions and service account derive from it."
   type        = string
   validation {
-    condition     = can(regex("^[a-z]([-a-z0-9]{0,20}[a-z0-9])?$", var.name))
-    error_message = "The name must be lowercase letters, digits and hyphens, start with a letter, and be at most 22 characters."
+    condition     = can(regex("^[a-z][-a-z0-9]{0,20}[a-z0-9]$", var.name))
+    error_message = "The name must be lowercase letters, digits and hyphens, start with a letter, and be 2 to 22 characters."
   }
 }
 
@@ -46,15 +46,20 @@ variable "extension_key" {
 }
 
 variable "priority" {
-  description = "The priority of the keys."
+  description = "The priority of the keys (events default to 100; the resync's keys are 0)."
   type        = number
-  default     = 0
+  default     = 100
+  validation {
+    condition     = floor(var.priority) == var.priority
+    error_message = "priority must be a whole number."
+  }
 }
 
 variable "workqueue" {
-  description = "The workqueue the keys go to (its name, as given to the workqueue module)."
+  description = "The workqueue the keys go to: its name, as given to the workqueue module, and its receiver's URI by region (the workqueue module's receiver output has both; without uris the receiver is looked up, so it must exist first)."
   type = object({
     name = string
+    uris = optional(map(string))
   })
 }
 
@@ -108,7 +113,7 @@ variable "labels" {
 }
 
 variable "notification_channels" {
-  description = "Reserved for alerts on the dead-letter topic (the reference module's input); not used yet."
+  description = "Where to send an alert when events reach the dead-letter topic; empty for no alert."
   type        = list(string)
   default     = []
 }

@@ -12,6 +12,14 @@ locals {
       name   = "${pair[1]}-rcv"
     }
   }
+  // Receiver URIs the routes carry (region/workqueue => URI); the others are looked up.
+  route_uris = [
+    for route in var.routes : { workqueue = route.workqueue, uris = route.receiver_uris == null ? {} : route.receiver_uris }
+  ]
+  given_uris = merge({}, [
+    for route in local.route_uris : { for region, uri in route.uris : "${region}/${route.workqueue}" => uri }
+  ]...)
+  lookups = { for key, receiver in local.receivers : key => receiver if !contains(keys(local.given_uris), key) }
 
   secret_env = merge(
     { WEBHOOK_SECRET = { secret = google_secret_manager_secret.webhook.secret_id, version = "latest" } },
@@ -70,12 +78,17 @@ module "routes" {
   for_each = var.regions
   source   = "./routes"
 
-  routes        = var.routes
-  receiver_uris = { for workqueue in local.workqueues : workqueue => data.google_cloud_run_v2_service.receiver["${each.key}/${workqueue}"].uri }
+  routes = var.routes
+  receiver_uris = {
+    for workqueue in local.workqueues : workqueue => try(
+      local.given_uris["${each.key}/${workqueue}"],
+      data.google_cloud_run_v2_service.receiver["${each.key}/${workqueue}"].uri,
+    )
+  }
 }
 
 data "google_cloud_run_v2_service" "receiver" {
-  for_each = local.receivers
+  for_each = local.lookups
 
   project  = var.project_id
   name     = each.value.name

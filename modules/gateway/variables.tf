@@ -7,8 +7,8 @@ variable "name" {
   description = "The gateway's name: its service, secret and service account derive from it."
   type        = string
   validation {
-    condition     = can(regex("^[a-z]([-a-z0-9]{0,20}[a-z0-9])?$", var.name))
-    error_message = "The name must be lowercase letters, digits and hyphens, start with a letter, and be at most 22 characters."
+    condition     = can(regex("^[a-z][-a-z0-9]{1,20}[a-z0-9]$", var.name))
+    error_message = "The name must be lowercase letters, digits and hyphens, start with a letter, and be 3 to 22 characters."
   }
 }
 
@@ -29,9 +29,11 @@ variable "routes" {
   description = <<-EOT
     The routes deliveries go through, in order (see the README's routes file). Each names the
     workqueue its keys go to (the workqueue's name, as given to the workqueue module; its
-    receiver in the gateway's region is used) and either an extension_key (default
-    pullrequesturl) with exact-match filters, or a repository with path_patterns (pushes to its
-    default branch; github-path-reconciler's `routes` output is one).
+    receiver in the gateway's region is used: receiver_uris, region => URI, as the workqueue
+    module's receiver output gives them, else looked up, so the receiver must exist first) and
+    either an extension_key (default pullrequesturl) with exact-match filters, or a repository
+    with path_patterns (pushes to its default branch; github-path-reconciler's `routes` output
+    is one).
   EOT
   type = list(object({
     name          = string
@@ -41,6 +43,7 @@ variable "routes" {
     filters       = optional(list(map(string)), [])
     repository    = optional(string)
     path_patterns = optional(list(string), [])
+    receiver_uris = optional(map(string))
   }))
   validation {
     condition     = length(var.routes) > 0
@@ -49,6 +52,10 @@ variable "routes" {
   validation {
     condition     = alltrue([for route in var.routes : (route.repository == null) == (length(route.path_patterns) == 0)])
     error_message = "A route with a repository needs path_patterns, and path_patterns need a repository."
+  }
+  validation {
+    condition     = alltrue([for route in var.routes : floor(route.priority) == route.priority])
+    error_message = "Route priorities must be whole numbers."
   }
 }
 

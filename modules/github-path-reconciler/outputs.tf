@@ -16,6 +16,7 @@ output "routes" {
     priority      = 100
     repository    = local.repository
     path_patterns = var.path_patterns
+    receiver_uris = module.reconciler.receiver.uris
   }]
 }
 

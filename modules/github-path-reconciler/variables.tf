@@ -7,8 +7,8 @@ variable "name" {
   description = "The reconciler's name: its service is <name>-rec and its workqueue <name>-wq."
   type        = string
   validation {
-    condition     = can(regex("^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$", var.name))
-    error_message = "The name must be lowercase letters, digits and hyphens, start with a letter, and be at most 40 characters."
+    condition     = can(regex("^[a-z][-a-z0-9]{0,38}[a-z0-9]$", var.name))
+    error_message = "The name must be lowercase letters, digits and hyphens, start with a letter, and be 2 to 40 characters."
   }
 }
 

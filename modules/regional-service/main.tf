@@ -88,3 +88,12 @@ resource "google_cloud_run_v2_service" "this" {
     }
   }
 }
+
+// The sidecar writes the metrics to Cloud Monitoring as the service's account.
+resource "google_project_iam_member" "metric_writer" {
+  count = var.enable_metrics_sidecar ? 1 : 0
+
+  project = var.project_id
+  role    = "roles/monitoring.metricWriter"
+  member  = "serviceAccount:${var.service_account}"
+}

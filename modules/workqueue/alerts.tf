@@ -12,16 +12,12 @@ resource "google_monitoring_alert_policy" "dead_letters" {
 
   conditions {
     display_name = "Dead-lettered keys in ${var.name}"
-    condition_threshold {
-      filter          = "resource.type = \"prometheus_target\" AND metric.type = \"prometheus.googleapis.com/workqueue_dead_lettered_keys/gauge\" AND metric.labels.service_name = \"${var.name}-dsp\""
-      comparison      = "COMPARISON_GT"
-      threshold_value = 0
-      duration        = "0s"
-      aggregations {
-        alignment_period     = "60s"
-        per_series_aligner   = "ALIGN_MAX"
-        cross_series_reducer = "REDUCE_MAX"
-      }
+    // PromQL rather than a metric filter: a filter naming a metric not yet ingested (none
+    // is before the first scrape) is refused when the policy is created.
+    condition_prometheus_query_language {
+      query               = "max(workqueue_dead_lettered_keys{service_name=\"${var.name}-dsp\"}) > 0"
+      duration            = "0s"
+      evaluation_interval = "60s"
     }
   }
 

@@ -15,8 +15,8 @@ variable "name" {
   nullable    = false
 
   validation {
-    condition     = can(regex("^[a-z]([-a-z0-9]*[a-z0-9])?$", var.name)) && length(var.name) <= 56
-    error_message = "The name must start with a lowercase letter, hold only lowercase letters, digits and hyphens, not end with a hyphen, and be at most 56 characters long (so that \"NAME-wq-rcv\" is a valid Cloud Run service name)."
+    condition     = can(regex("^[a-z]([-a-z0-9]*[a-z0-9])?$", var.name)) && length(var.name) <= 40
+    error_message = "The name must start with a lowercase letter, hold only lowercase letters, digits and hyphens, not end with a hyphen, and be at most 40 characters long (so that \"NAME-wq-rcv\" is a valid Cloud Run service name)."
   }
 }
 
@@ -27,8 +27,8 @@ variable "service_name" {
   nullable    = false
 
   validation {
-    condition     = var.service_name == "" || (can(regex("^[a-z]([-a-z0-9]*[a-z0-9])?$", var.service_name)) && length(var.service_name) <= 63)
-    error_message = "The service_name must be \"\" or a Cloud Run service name: a lowercase letter, then lowercase letters, digits and hyphens, not ending with a hyphen, at most 63 characters."
+    condition     = var.service_name == "" || (can(regex("^[a-z]([-a-z0-9]*[a-z0-9])?$", var.service_name)) && length(var.service_name) <= 49)
+    error_message = "The service_name must be \"\" or a Cloud Run service name: a lowercase letter, then lowercase letters, digits and hyphens, not ending with a hyphen, at most 49 characters."
   }
 }
 
@@ -39,8 +39,8 @@ variable "workqueue_name" {
   nullable    = false
 
   validation {
-    condition     = var.workqueue_name == "" || (can(regex("^[a-z]([-a-z0-9]*[a-z0-9])?$", var.workqueue_name)) && length(var.workqueue_name) <= 59)
-    error_message = "The workqueue_name must be \"\" or start with a lowercase letter, hold only lowercase letters, digits and hyphens, not end with a hyphen, and be at most 59 characters long."
+    condition     = var.workqueue_name == "" || (can(regex("^[a-z]([-a-z0-9]*[a-z0-9])?$", var.workqueue_name)) && length(var.workqueue_name) <= 45)
+    error_message = "The workqueue_name must be \"\" or start with a lowercase letter, hold only lowercase letters, digits and hyphens, not end with a hyphen, and be at most 45 characters long."
   }
 }
 

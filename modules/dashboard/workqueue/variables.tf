@@ -15,8 +15,8 @@ variable "name" {
   nullable    = false
 
   validation {
-    condition     = can(regex("^[a-z]([-a-z0-9]*[a-z0-9])?$", var.name)) && length(var.name) <= 59
-    error_message = "The name must start with a lowercase letter, hold only lowercase letters, digits and hyphens, not end with a hyphen, and be at most 59 characters long (so that \"NAME-rcv\" is a valid Cloud Run service name)."
+    condition     = can(regex("^[a-z]([-a-z0-9]*[a-z0-9])?$", var.name)) && length(var.name) <= 45
+    error_message = "The name must start with a lowercase letter, hold only lowercase letters, digits and hyphens, not end with a hyphen, and be at most 45 characters long (so that \"NAME-rcv\" is a valid Cloud Run service name, under 50 characters)."
   }
 }
 
