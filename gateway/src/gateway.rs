@@ -78,7 +78,8 @@ pub struct Gateway {
     github: Option<GitHubApi>,
     sink: Option<Sink>,
     pub(crate) metrics: GatewayMetrics,
-    pub(crate) max_in_flight: usize,
+    /// One permit per request being handled, `max_in_flight` in all.
+    pub(crate) in_flight: tokio::sync::Semaphore,
     pub(crate) serve_events: bool,
 }
 
@@ -139,7 +140,11 @@ impl Gateway {
             github,
             sink,
             metrics,
-            max_in_flight: config.max_in_flight.max(1),
+            in_flight: tokio::sync::Semaphore::new(
+                config
+                    .max_in_flight
+                    .clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
+            ),
             serve_events: config.serve_events,
         })
     }

@@ -9,13 +9,11 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::error_handling::HandleErrorLayer;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use tower::limit::GlobalConcurrencyLimitLayer;
 use tracing::{debug, warn};
 
 use crate::gateway::{Gateway, HandleError, Handled};
@@ -31,21 +29,14 @@ const DEADLINE: Duration = Duration::from_secs(8);
 
 /// The gateway's routes: `POST /webhook` and (unless the gateway is webhook-only) `POST
 /// /events`, at most the gateway's `max_in_flight` requests at once (the others get 503 at
-/// once, and their senders retry).
+/// once, before their bodies are read, and their senders retry).
 pub fn router(gateway: Arc<Gateway>) -> Router {
-    let shed = tower::ServiceBuilder::new()
-        .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
-            answer(StatusCode::SERVICE_UNAVAILABLE, "the gateway is busy")
-        }))
-        .load_shed()
-        .layer(GlobalConcurrencyLimitLayer::new(gateway.max_in_flight));
     let mut router = Router::new().route("/webhook", post(on_webhook));
     if gateway.serve_events {
         router = router.route("/events", post(on_events));
     }
     router
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(shed)
         .with_state(gateway)
 }
 
@@ -76,11 +67,36 @@ fn rejected(rejection: &BytesRejection) -> (Outcome, Response) {
     }
 }
 
-async fn on_webhook(
-    State(gateway): State<Arc<Gateway>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
+/// A request's headers, and its body read within the limit, once it holds one of the
+/// `max_in_flight` places (`Err`: the 503 to answer at once). The place is the permit.
+async fn admit(
+    gateway: &Gateway,
+    request: Request,
+) -> Result<
+    (
+        tokio::sync::SemaphorePermit<'_>,
+        HeaderMap,
+        Result<Bytes, BytesRejection>,
+    ),
+    Response,
+> {
+    let Ok(place) = gateway.in_flight.try_acquire() else {
+        return Err(answer(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the gateway is busy",
+        ));
+    };
+    let (mut parts, body) = request.into_parts();
+    let headers = std::mem::take(&mut parts.headers);
+    let body = Bytes::from_request(Request::from_parts(parts, body), &()).await;
+    Ok((place, headers, body))
+}
+
+async fn on_webhook(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
+    let (_place, headers, body) = match admit(&gateway, request).await {
+        Ok(admitted) => admitted,
+        Err(busy) => return busy,
+    };
     let event_name = headers
         .get("x-github-event")
         .and_then(|v| v.to_str().ok())
@@ -119,11 +135,11 @@ async fn webhook(gateway: &Gateway, headers: &HeaderMap, body: Bytes) -> (Outcom
     outcome
 }
 
-async fn on_events(
-    State(gateway): State<Arc<Gateway>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
+async fn on_events(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
+    let (_place, headers, body) = match admit(&gateway, request).await {
+        Ok(admitted) => admitted,
+        Err(busy) => return busy,
+    };
     let (outcome, response) = match body {
         Ok(body) => cloudevents(&gateway, &headers, body).await,
         Err(rejection) => rejected(&rejection),
