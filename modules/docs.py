@@ -5,14 +5,14 @@ The tables sit between `<!-- BEGIN_TF_DOCS -->` and `<!-- END_TF_DOCS -->` in th
 everything else in it is written by hand. `python modules/docs.py` rewrites them;
 `python modules/docs.py --check` fails when one is out of date (modules/check.py runs it).
 Written here rather than taken from terraform-docs, which is a Go binary no registry here
-serves.
+serves. Needs python-hcl2 8 (modules/requirements.txt); checkov's fork, which installs the same
+`hcl2` package, gives other shapes.
 """
 
 import argparse
 import json
 import re
 import sys
-from importlib import metadata
 from pathlib import Path
 
 import hcl2
@@ -21,21 +21,8 @@ BEGIN = "<!-- BEGIN_TF_DOCS -->"
 END = "<!-- END_TF_DOCS -->"
 
 
-def _quoting_hcl2() -> bool:
-    """Whether the installed `hcl2` is python-hcl2 7 or later, which keeps string literals in
-    their quotes and gives other expressions bare (checkov's fork gives literals bare and
-    expressions as `${...}`)."""
-    try:
-        return int(metadata.version("python-hcl2").split(".")[0]) >= 7
-    except (metadata.PackageNotFoundError, ValueError):
-        return False
-
-
-QUOTING = _quoting_hcl2()
-
-
 def unquote(text):
-    """A string literal's text (a heredoc's too), whichever way `hcl2` gave it."""
+    """A string literal's text (a heredoc's too): python-hcl2 keeps literals in their quotes."""
     if isinstance(text, str) and len(text) >= 2 and text[0] == text[-1] == '"':
         try:
             text = json.loads(text, strict=False)
@@ -47,17 +34,12 @@ def unquote(text):
 
 
 def expression(value) -> str:
-    """An HCL value as python-hcl2 gives it, written back roughly as HCL for a table cell."""
+    """An HCL value as python-hcl2 gives it, written back roughly as HCL for a table cell:
+    string literals come in their quotes, other expressions bare or as `${...}`."""
     if isinstance(value, str):
-        if len(value) >= 2 and value[0] == value[-1] == '"':
-            return value
-        if QUOTING and not value.startswith("${"):
-            return value
         if value.startswith("${") and value.endswith("}"):
-            # Type expressions come back with Python's spelling of their object types inside.
-            inner = re.sub(r"'\$\{(.*?)\}'", r"\1", value[2:-1])
-            return re.sub(r"'([A-Za-z_][\w-]*)': ", r"\1 = ", inner)
-        return '"' + value + '"'
+            return value[2:-1]
+        return value
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -85,25 +67,12 @@ def load(path: Path) -> dict:
         return hcl2.load(handle)
 
 
-def attributes(spec: dict) -> dict:
-    """A block's attributes, whichever `hcl2` is installed: checkov's fork of python-hcl2
-    (also imported as `hcl2`) wraps each attribute's value in a list and adds line numbers."""
-    wrapped = "__start_line__" in spec or isinstance(spec.get("description"), list)
-    if not wrapped:
-        return spec
-    return {
-        key: value[0] if isinstance(value, list) and len(value) == 1 else value
-        for key, value in spec.items()
-        if not key.startswith("__")
-    }
-
-
 def tables(module: Path) -> str:
     """The inputs and outputs tables of a module."""
     lines = ["## Inputs", "", "| name | description | type | default |", "|---|---|---|---|"]
     for block in load(module / "variables.tf").get("variable", []):
         for name, spec in block.items():
-            name, spec = unquote(name), attributes(spec)
+            name = unquote(name)
             required = "default" not in spec
             default = "required" if required else f"`{cell(expression(spec['default']))}`"
             kind = cell(expression(spec.get("type", "any")))
@@ -113,7 +82,7 @@ def tables(module: Path) -> str:
     lines += ["", "## Outputs", "", "| name | description |", "|---|---|"]
     for block in load(module / "outputs.tf").get("output", []):
         for name, spec in block.items():
-            name, spec = unquote(name), attributes(spec)
+            name = unquote(name)
             lines.append(f"| `{name}` | {cell(unquote(spec.get('description', '')).strip())} |")
     return "\n".join(lines)
 

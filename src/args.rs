@@ -45,6 +45,29 @@ impl StorageArgs {
     }
 }
 
+/// Where keys are enqueued: a workqueue receiver's gRPC address.
+#[derive(Debug, Args)]
+pub(crate) struct WorkqueueServiceArgs {
+    /// The workqueue receiver keys go to: http://HOST:PORT, or an https:// Cloud Run service
+    /// (called with a Google ID token from the metadata server).
+    #[arg(
+        long = "workqueue",
+        env = "WORKQUEUE_SERVICE",
+        default_value = "http://127.0.0.1:8081"
+    )]
+    pub(crate) url: String,
+}
+
+impl WorkqueueServiceArgs {
+    /// A client of the receiver, each call bounded by the gateway's call timeout.
+    pub(crate) fn remote(&self) -> anyhow::Result<std::sync::Arc<dyn gateway::enqueue::Enqueue>> {
+        Ok(std::sync::Arc::new(gateway::enqueue::RemoteWorkqueue::new(
+            &self.url,
+            gateway::gateway::DEFAULT_CALL_TIMEOUT,
+        )?))
+    }
+}
+
 /// The HTTP and gRPC listen addresses.
 #[derive(Debug, Args)]
 pub(crate) struct ListenArgs {

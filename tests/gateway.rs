@@ -11,7 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use common::{Proc, TestStorage, eventually, free_addr, http_get, python, repo, wait_healthy};
+use common::{
+    Proc, TestStorage, eventually, free_addr, http_get, outcome, python, repo, wait_healthy,
+};
 use tokio_util::sync::CancellationToken;
 use workqueue::reconciler::{Action, ReconcileError, Reconciler, serve};
 
@@ -36,12 +38,7 @@ fn send(url: &str, file: &str, event: &str, secret: Option<&str>) -> (bool, Stri
         command.env("WEBHOOK_SECRET", secret);
     }
     let out = command.output().expect("run webhook send");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    outcome(&out)
 }
 
 #[tokio::test]

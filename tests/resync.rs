@@ -12,7 +12,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use common::{Proc, TestStorage, eventually, free_addr, http_get, wait_healthy};
+use common::{Proc, TestStorage, eventually, free_addr, http_get, outcome, wait_healthy};
 use fake_github::{BRANCH, FakeGitHub, REPOSITORY};
 
 /// Runs `reconcilers resync ARGS` to its end, off the runtime (the fake GitHub API is served
@@ -30,12 +30,7 @@ async fn resync(args: &[&str]) -> (bool, String) {
     })
     .await
     .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    outcome(&out)
 }
 
 #[tokio::test]

@@ -170,11 +170,6 @@ impl Sweep {
         &self.repository
     }
 
-    /// The period keys are spread over.
-    pub fn period(&self) -> Period {
-        self.period
-    }
-
     /// Runs one sweep; `started` is the run time the delays derive from.
     pub async fn run(&self, started: SystemTime) -> Result<SweepReport, SweepError> {
         let calls_before = self.github.calls();

@@ -7,7 +7,7 @@ use clap::Args;
 use workqueue::client::ServiceClient;
 use workqueue::proto::ProcessRequest;
 
-use crate::args::duration;
+use crate::args::{WorkqueueServiceArgs, duration};
 
 /// Options of `reconcilers enqueue`.
 #[derive(Debug, Args)]
@@ -15,14 +15,8 @@ pub(crate) struct EnqueueArgs {
     /// The keys to enqueue.
     #[arg(required = true)]
     keys: Vec<String>,
-    /// The receiver's gRPC address (`https://` for a Cloud Run service: called with a Google
-    /// ID token from the metadata server).
-    #[arg(
-        long,
-        env = "WORKQUEUE_SERVICE",
-        default_value = "http://127.0.0.1:8081"
-    )]
-    workqueue: String,
+    #[command(flatten)]
+    workqueue: WorkqueueServiceArgs,
     /// Higher runs first.
     #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     priority: i64,
@@ -32,7 +26,7 @@ pub(crate) struct EnqueueArgs {
 }
 
 pub(crate) async fn run(args: EnqueueArgs) -> anyhow::Result<()> {
-    let client = ServiceClient::new(&args.workqueue, Duration::from_secs(30))?;
+    let client = ServiceClient::new(&args.workqueue.url, Duration::from_secs(30))?;
     let delay_seconds =
         i64::try_from(args.delay.as_secs() + u64::from(args.delay.subsec_nanos() > 0))?;
     for key in args.keys {
@@ -44,7 +38,7 @@ pub(crate) async fn run(args: EnqueueArgs) -> anyhow::Result<()> {
         client
             .process(request)
             .await
-            .with_context(|| format!("failed to enqueue {key:?} at {}", args.workqueue))?;
+            .with_context(|| format!("failed to enqueue {key:?} at {}", args.workqueue.url))?;
         println!("enqueued {key}");
     }
     Ok(())

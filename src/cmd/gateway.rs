@@ -5,8 +5,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use gateway::enqueue::{Enqueue, RemoteWorkqueue};
-use gateway::gateway::DEFAULT_CALL_TIMEOUT;
+use gateway::enqueue::Enqueue;
 use gateway::metrics::GatewayMetrics;
 use gateway::route::{
     DEFAULT_EXTENSION_KEY, DEFAULT_PRIORITY, Filter, KeyRule, Route, load_routes, parse_routes,
@@ -17,7 +16,7 @@ use gateway::{Gateway, GatewayConfig};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::args::ListenArgs;
+use crate::args::{ListenArgs, WorkqueueServiceArgs};
 
 /// The routes: a routes file, or the one route the flags make.
 #[derive(Debug, Args)]
@@ -154,14 +153,8 @@ impl RouteArgs {
 pub(crate) struct GatewayArgs {
     #[command(flatten)]
     listen: ListenArgs,
-    /// The workqueue receiver keys go to: http://HOST:PORT, or an https:// Cloud Run service
-    /// (called with a Google ID token from the metadata server).
-    #[arg(
-        long,
-        env = "WORKQUEUE_SERVICE",
-        default_value = "http://127.0.0.1:8081"
-    )]
-    workqueue: String,
+    #[command(flatten)]
+    workqueue: WorkqueueServiceArgs,
     #[command(flatten)]
     routes: RouteArgs,
     /// Check the routes (their files, filters and path patterns) and exit: prints one line per
@@ -173,7 +166,7 @@ pub(crate) struct GatewayArgs {
 pub(crate) async fn run(args: GatewayArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
     if args.check {
         for route in args.routes.routes()? {
-            let target = route.workqueue.as_deref().unwrap_or(&args.workqueue);
+            let target = route.workqueue.as_deref().unwrap_or(&args.workqueue.url);
             println!(
                 "route {}: priority {}, {:?}, {} filter(s), into {target}",
                 route.name,
@@ -184,8 +177,7 @@ pub(crate) async fn run(args: GatewayArgs, shutdown: CancellationToken) -> anyho
         }
         return Ok(());
     }
-    let workqueue: Arc<dyn Enqueue> =
-        Arc::new(RemoteWorkqueue::new(&args.workqueue, DEFAULT_CALL_TIMEOUT)?);
+    let workqueue = args.workqueue.remote()?;
     let metrics = GatewayMetrics::default();
     let mut registry = workqueue::metrics::labelled_registry();
     metrics.register(&mut registry);
@@ -195,7 +187,7 @@ pub(crate) async fn run(args: GatewayArgs, shutdown: CancellationToken) -> anyho
     let http = workqueue::http::router(Arc::new(registry), None)
         .merge(gateway::server::router(Arc::new(gateway)));
     let addr = args.listen.http("127.0.0.1:8080")?;
-    info!(workqueue = %args.workqueue, "gateway running");
+    info!(workqueue = %args.workqueue.url, "gateway running");
     workqueue::server::serve(Some((addr, http)), None, shutdown).await?;
     Ok(())
 }

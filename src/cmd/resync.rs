@@ -5,15 +5,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use gateway::enqueue::{Enqueue, RemoteWorkqueue};
-use gateway::gateway::DEFAULT_CALL_TIMEOUT;
+use gateway::enqueue::Enqueue;
 use gateway::github_api::GitHubApi;
 use resync::sweep::DEFAULT_CONCURRENCY;
 use resync::{Period, ResyncMetrics, Sweep};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-use crate::args::ListenArgs;
+use crate::args::{ListenArgs, WorkqueueServiceArgs};
 
 /// How long one GitHub call of a sweep may wait out rate limits: past the hour a primary
 /// limit resets within.
@@ -83,14 +82,8 @@ pub(crate) struct ResyncArgs {
     once: bool,
     #[command(flatten)]
     sweep: SweepArgs,
-    /// The workqueue receiver keys go to: http://HOST:PORT, or an https:// Cloud Run service
-    /// (called with a Google ID token from the metadata server).
-    #[arg(
-        long,
-        env = "WORKQUEUE_SERVICE",
-        default_value = "http://127.0.0.1:8081"
-    )]
-    workqueue: String,
+    #[command(flatten)]
+    workqueue: WorkqueueServiceArgs,
     #[command(flatten)]
     listen: ListenArgs,
 }
@@ -103,8 +96,7 @@ impl ResyncArgs {
 }
 
 pub(crate) async fn run(args: ResyncArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let workqueue: Arc<dyn Enqueue> =
-        Arc::new(RemoteWorkqueue::new(&args.workqueue, DEFAULT_CALL_TIMEOUT)?);
+    let workqueue = args.workqueue.remote()?;
     let sweep = args.sweep.sweep(workqueue)?;
     let metrics = ResyncMetrics::default();
     if args.once {
@@ -117,7 +109,7 @@ pub(crate) async fn run(args: ResyncArgs, shutdown: CancellationToken) -> anyhow
     metrics.register(&mut registry);
     let http = workqueue::http::router(Arc::new(registry), None);
     let addr = args.listen.http("127.0.0.1:8080")?;
-    info!(workqueue = %args.workqueue, %addr, "resync running");
+    info!(workqueue = %args.workqueue.url, %addr, "resync running");
     let schedule = args.sweep.schedule()?;
     // Either half ending (a failed bind, a scheduler that would not start) stops the other.
     let scheduled = async {

@@ -83,6 +83,16 @@ impl Drop for Proc {
     }
 }
 
+/// Whether a finished command succeeded, and all it printed (stdout, then stderr).
+pub fn outcome(out: &std::process::Output) -> (bool, String) {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
 /// Polls `check` every 20 ms until it returns `Some`, failing the test after `timeout`.
 pub async fn eventually<T>(
     what: &str,
