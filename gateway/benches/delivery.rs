@@ -44,7 +44,7 @@ pub(crate) fn payloads() -> Vec<(&'static str, &'static str, Vec<u8>)> {
 }
 
 /// The floor: the HMAC over the body and a typed parse of the fields a router needs.
-fn floor(body: &[u8], signature: &[u8]) -> bool {
+pub(crate) fn floor(body: &[u8], signature: &[u8]) -> bool {
     #[derive(serde::Deserialize)]
     struct Min<'a> {
         #[serde(borrow, default)]
