@@ -68,6 +68,29 @@ impl WorkqueueServiceArgs {
     }
 }
 
+/// The secrets GitHub deliveries may be signed with.
+#[derive(Args)]
+pub(crate) struct WebhookSecretArgs {
+    /// A secret deliveries may be signed with, besides every WEBHOOK_SECRET* variable (repeat
+    /// it to rotate). A process's arguments are visible to the machine's other users: prefer
+    /// the variables where that matters.
+    #[arg(long = "webhook-secret", value_name = "SECRET")]
+    secrets: Vec<String>,
+}
+
+impl std::fmt::Debug for WebhookSecretArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "WebhookSecretArgs({} given)", self.secrets.len())
+    }
+}
+
+impl WebhookSecretArgs {
+    /// The flags' secrets and the `WEBHOOK_SECRET*` variables' together.
+    pub(crate) fn secrets(&self) -> gateway::signature::Secrets {
+        gateway::signature::Secrets::from_env().with(&self.secrets)
+    }
+}
+
 /// The HTTP and gRPC listen addresses.
 #[derive(Debug, Args)]
 pub(crate) struct ListenArgs {

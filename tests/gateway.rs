@@ -123,6 +123,7 @@ async fn gateway_should_take_cloudevents_and_rotated_secrets_into_a_receiver() {
     command
         .args(["gateway", "--listen", &gateway_http.to_string()])
         .args(["--workqueue", &format!("http://{receiver_grpc}")])
+        .args(["--webhook-secret", "by-flag"])
         .env("WEBHOOK_SECRET", "first")
         .env("WEBHOOK_SECRET_NEXT", "second");
     let _gateway = Proc::spawn("gateway", &mut command);
@@ -138,7 +139,7 @@ async fn gateway_should_take_cloudevents_and_rotated_secrets_into_a_receiver() {
 
     let webhook = format!("http://{gateway_http}/webhook");
     let comment = "fixtures/github/handmade/issue_comment-on-pull-request.json";
-    for secret in ["first", "second"] {
+    for secret in ["first", "second", "by-flag"] {
         let (ok, out) = send(&webhook, comment, "issue_comment", Some(secret));
         assert!(ok, "{secret}: {out}");
     }
@@ -146,10 +147,10 @@ async fn gateway_should_take_cloudevents_and_rotated_secrets_into_a_receiver() {
     assert!(!ok && out.contains("401"), "{out}");
     let (_, metrics) = http_get(gateway_http, "/metrics").await.expect("metrics");
     for line in [
-        "gateway_webhook_deliveries_total{event=\"issue_comment\",outcome=\"enqueued\"} 2",
+        "gateway_webhook_deliveries_total{event=\"issue_comment\",outcome=\"enqueued\"} 3",
         "gateway_webhook_deliveries_total{event=\"issue_comment\",outcome=\"unauthorized\"} 1",
         "gateway_signature_failures_total 1",
-        "gateway_keys_total{route=\"extension\"} 6",
+        "gateway_keys_total{route=\"extension\"} 7",
         "gateway_cloudevents_total{outcome=\"malformed\"} 1",
     ] {
         assert!(metrics.contains(line), "{line} in\n{metrics}");

@@ -21,7 +21,7 @@ pub fn parse(headers: &HeaderMap, body: Bytes) -> Result<Vec<Incoming>, EventErr
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if content_type.starts_with("application/cloudevents-batch") {
+    if starts_with_ignoring_case(content_type, "application/cloudevents-batch") {
         let events: Vec<Event> =
             serde_json::from_slice(&body).map_err(|e| EventError(format!("batch: {e}")))?;
         return events.into_iter().map(|e| to_incoming(e, false)).collect();
@@ -31,6 +31,13 @@ pub fn parse(headers: &HeaderMap, body: Bytes) -> Result<Vec<Incoming>, EventErr
     let event = cloudevents::binding::http::to_event(headers, body.to_vec())
         .map_err(|e| EventError(e.to_string()))?;
     Ok(vec![to_incoming(event, binary)?])
+}
+
+/// Whether `value` starts with `prefix`, in any case (media types are case-insensitive).
+pub(crate) fn starts_with_ignoring_case(value: &str, prefix: &str) -> bool {
+    value
+        .get(..prefix.len())
+        .is_some_and(|start| start.eq_ignore_ascii_case(prefix))
 }
 
 /// The attributes routes match on; in binary mode, header values are percent-decoded first.
@@ -109,7 +116,7 @@ mod tests {
         let h = headers(&[("content-type", "application/cloudevents+json")]);
         let events = parse(&h, Bytes::from(one)).unwrap();
         assert_eq!(events[0].extension("k"), Some("v"));
-        let h = headers(&[("content-type", "application/cloudevents-batch+json")]);
+        let h = headers(&[("content-type", "Application/CloudEvents-Batch+JSON")]);
         let events = parse(&h, Bytes::from(format!("[{one},{one}]"))).unwrap();
         assert_eq!(events.len(), 2);
     }

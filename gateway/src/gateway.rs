@@ -90,6 +90,8 @@ pub struct Handled {
     pub enqueued: usize,
     /// Keys the workqueue refused as invalid (left out).
     pub refused: Vec<EnqueueError>,
+    /// Whether the event was forwarded to the sink (then it was accepted, whatever its keys).
+    pub forwarded: bool,
 }
 
 /// Why an event was not handled.
@@ -159,13 +161,17 @@ impl Gateway {
                 (Some(sink), true) => sink
                     .send(event)
                     .await
+                    .map(|()| true)
                     .map_err(|e| HandleError::Unavailable(e.to_string())),
-                _ => Ok(()),
+                _ => Ok(false),
             }
         };
         let (handled, sent) = tokio::join!(self.enqueue_keys(event), sending);
-        sent?;
-        let handled = handled?;
+        let forwarded = sent?;
+        let handled = Handled {
+            forwarded,
+            ..handled?
+        };
         if handled.enqueued > 0 {
             self.metrics
                 .enqueue_latency(started.elapsed().as_secs_f64());

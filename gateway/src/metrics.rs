@@ -22,6 +22,8 @@ pub enum Outcome {
     TooLarge,
     /// The workqueue or the sink failed.
     Unavailable,
+    /// Refused at once: the gateway had its most requests in flight.
+    Busy,
 }
 
 impl Outcome {
@@ -33,6 +35,7 @@ impl Outcome {
             Self::Unauthorized => "unauthorized",
             Self::TooLarge => "too_large",
             Self::Unavailable => "unavailable",
+            Self::Busy => "busy",
         }
     }
 }

@@ -45,10 +45,10 @@ impl PathPatterns {
             .iter()
             .map(|p| {
                 let pattern = p.as_ref();
-                let body = pattern.strip_prefix('^').unwrap_or(pattern);
-                let body = body.strip_suffix('$').unwrap_or(body);
+                // A `^` or `$` the pattern already has is harmless inside the anchors (and
+                // stripping one could break an escaped `\$`).
                 let regex =
-                    Regex::new(&format!("^(?:{body})$")).map_err(|e| PatternError::Invalid {
+                    Regex::new(&format!("^(?:{pattern})$")).map_err(|e| PatternError::Invalid {
                         pattern: pattern.to_owned(),
                         source: Box::new(e),
                     })?;
@@ -64,12 +64,14 @@ impl PathPatterns {
         Ok(Self { patterns: compiled })
     }
 
-    /// What the first matching pattern captures of `path`, if any pattern matches.
+    /// What the first matching pattern captures of `path`: `None` when no pattern matches, or
+    /// when the first one that does captures nothing (an optional group left out, or empty).
     pub fn capture<'p>(&self, path: &'p str) -> Option<&'p str> {
-        self.patterns
-            .iter()
-            .find_map(|re| re.captures(path).and_then(|c| c.get(1)))
+        let captures = self.patterns.iter().find_map(|re| re.captures(path))?;
+        captures
+            .get(1)
             .map(|m| m.as_str())
+            .filter(|captured| !captured.is_empty())
     }
 
     /// The key for `path` in `repository` (`owner/repo`) on `branch`:
@@ -102,6 +104,20 @@ mod tests {
             patterns.key("o/r", "main", "docs/index.md").as_deref(),
             Some("https://github.com/o/r/blob/main/docs")
         );
+    }
+
+    #[test]
+    fn the_first_match_should_win_even_when_it_captures_nothing() {
+        let patterns = PathPatterns::new(&["a/(x)?.*", "a/(.+)", "b/(.*)", "c/(.+)\\$"]).unwrap();
+        assert_eq!(patterns.capture("a/xyz"), Some("x"));
+        assert_eq!(patterns.capture("a/yz"), None, "the first pattern matched");
+        assert_eq!(patterns.capture("b/"), None, "an empty capture is no key");
+        assert_eq!(
+            patterns.capture("c/price$"),
+            Some("price"),
+            "escaped $ kept"
+        );
+        assert_eq!(patterns.capture("c/price"), None);
     }
 
     #[test]

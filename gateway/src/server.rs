@@ -11,7 +11,8 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::header::HOST;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use tracing::{debug, warn};
@@ -87,21 +88,35 @@ async fn admit(
         ));
     };
     let (mut parts, body) = request.into_parts();
-    let headers = std::mem::take(&mut parts.headers);
+    let mut headers = std::mem::take(&mut parts.headers);
+    // HTTP/2 carries the host as the URI's authority, not a Host header: the event's source
+    // is read from the header either way.
+    if !headers.contains_key(HOST)
+        && let Some(host) = parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    {
+        headers.insert(HOST, host);
+    }
     let body = Bytes::from_request(Request::from_parts(parts, body), &()).await;
     Ok((place, headers, body))
 }
 
 async fn on_webhook(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
-    let (_place, headers, body) = match admit(&gateway, request).await {
-        Ok(admitted) => admitted,
-        Err(busy) => return busy,
-    };
-    let event_name = headers
+    let event_name = request
+        .headers()
         .get("x-github-event")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
+    let (_place, headers, body) = match admit(&gateway, request).await {
+        Ok(admitted) => admitted,
+        Err(busy) => {
+            gateway.metrics.delivery(&event_name, Outcome::Busy);
+            return busy;
+        }
+    };
     let (outcome, response) = match body {
         Ok(body) => webhook(&gateway, &headers, body).await,
         Err(rejection) => rejected(&rejection),
@@ -138,7 +153,10 @@ async fn webhook(gateway: &Gateway, headers: &HeaderMap, body: Bytes) -> (Outcom
 async fn on_events(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
     let (_place, headers, body) = match admit(&gateway, request).await {
         Ok(admitted) => admitted,
-        Err(busy) => return busy,
+        Err(busy) => {
+            gateway.metrics.cloudevents(Outcome::Busy);
+            return busy;
+        }
     };
     let (outcome, response) = match body {
         Ok(body) => cloudevents(&gateway, &headers, body).await,
@@ -172,14 +190,16 @@ async fn handle(gateway: &Gateway, event: &crate::Incoming, forward: bool) -> (O
 }
 
 /// The answer for handling that must end within the deadline: 202 with keys stored (or none
-/// to store), 400 when every key was refused as invalid, 503 when storage failed or time ran
-/// out.
+/// to store), 400 when every key was refused as invalid (unless the event went on to the
+/// sink), 503 when storage or the sink failed or time ran out.
 async fn within_deadline(
     handling: impl Future<Output = Result<Handled, HandleError>>,
     id: &str,
 ) -> (Outcome, Response) {
     match tokio::time::timeout(DEADLINE, handling).await {
-        Ok(Ok(handled)) if handled.enqueued == 0 && !handled.refused.is_empty() => {
+        Ok(Ok(handled))
+            if handled.enqueued == 0 && !handled.refused.is_empty() && !handled.forwarded =>
+        {
             let reasons: Vec<String> = handled.refused.iter().map(|e| e.to_string()).collect();
             malformed(reasons.join("\n"))
         }
@@ -188,10 +208,14 @@ async fn within_deadline(
         }
         Ok(Ok(_)) => (Outcome::Enqueued, answer(StatusCode::ACCEPTED, "")),
         Ok(Err(HandleError::Unavailable(e))) => {
+            // The cause (addresses, a peer's answer) goes to the log, not to the caller.
             warn!(event = %id, error = %e, "failed to handle an event");
             (
                 Outcome::Unavailable,
-                answer(StatusCode::SERVICE_UNAVAILABLE, e),
+                answer(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "a service the gateway needs is unavailable; retry later",
+                ),
             )
         }
         Err(_) => {

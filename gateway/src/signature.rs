@@ -31,7 +31,7 @@ pub enum SignatureError {
     #[error("the signature does not match any configured secret")]
     Mismatch,
     /// No secret is configured, so no delivery can be verified.
-    #[error("no webhook secret is configured (set WEBHOOK_SECRET)")]
+    #[error("no webhook secret is configured (set WEBHOOK_SECRET or --webhook-secret)")]
     NoSecrets,
 }
 
@@ -62,6 +62,12 @@ impl Secrets {
             vars.into_iter()
                 .map(|(_, value)| value.into_encoded_bytes()),
         )
+    }
+
+    /// These secrets and `more` (empty ones ignored).
+    pub fn with<S: AsRef<[u8]>>(mut self, more: impl IntoIterator<Item = S>) -> Self {
+        self.0.extend(Self::new(more).0);
+        self
     }
 
     /// How many secrets are configured.

@@ -8,6 +8,7 @@ use axum::body::Bytes;
 use axum::http::HeaderMap;
 use axum::http::header::{CONTENT_TYPE, HOST, USER_AGENT};
 
+use crate::events::starts_with_ignoring_case;
 use crate::incoming::{GitHubPayload, Incoming};
 use crate::payload::Payload;
 
@@ -42,7 +43,7 @@ pub fn to_incoming(
         .filter(|e| !e.is_empty())
         .ok_or(DeliveryError::MissingHeader("X-GitHub-Delivery"))?;
     let form = header(CONTENT_TYPE.as_str())
-        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+        .is_some_and(|ct| starts_with_ignoring_case(ct, "application/x-www-form-urlencoded"));
     let body = if form { form_payload(&body)? } else { body };
     let payload: Payload<'_> =
         serde_json::from_slice(&body).map_err(|e| DeliveryError::Payload(e.to_string()))?;
@@ -208,7 +209,7 @@ mod tests {
         let mut h = headers("pull_request");
         h.insert(
             CONTENT_TYPE,
-            HeaderValue::from_static("application/x-www-form-urlencoded"),
+            HeaderValue::from_static("Application/X-WWW-Form-Urlencoded"),
         );
         let form: String = form_urlencoded::Serializer::new(String::new())
             .append_pair("payload", PR)

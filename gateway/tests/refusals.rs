@@ -29,6 +29,15 @@ fn build_with(
     sink: Option<String>,
     max_in_flight: usize,
 ) -> axum::Router {
+    build_measured(workqueue, sink, max_in_flight, GatewayMetrics::default())
+}
+
+fn build_measured(
+    workqueue: Arc<dyn Enqueue>,
+    sink: Option<String>,
+    max_in_flight: usize,
+    metrics: GatewayMetrics,
+) -> axum::Router {
     let gateway = Gateway::new(
         GatewayConfig {
             sink,
@@ -40,7 +49,7 @@ fn build_with(
                 Secrets::new(["old", "new"]),
             )
         },
-        GatewayMetrics::default(),
+        metrics,
     )
     .unwrap();
     gateway::server::router(Arc::new(gateway))
@@ -223,7 +232,13 @@ async fn cloudevents_without_a_key_should_be_accepted_and_dropped() {
 #[tokio::test]
 async fn requests_beyond_the_limit_in_flight_should_get_503_at_once() {
     let queue = Queue::new(Arc::new(MemoryStorage::new()), QueueConfig::default());
-    let router = build_with(Arc::new(LocalWorkqueue::new(queue.clone())), None, 1);
+    let metrics = GatewayMetrics::default();
+    let router = build_measured(
+        Arc::new(LocalWorkqueue::new(queue.clone())),
+        None,
+        1,
+        metrics.clone(),
+    );
     // A delivery whose body is still arriving holds the one place.
     let (sender, chunks) =
         tokio::sync::mpsc::channel::<Result<axum::body::Bytes, std::io::Error>>(1);
@@ -248,6 +263,14 @@ async fn requests_beyond_the_limit_in_flight_should_get_503_at_once() {
     let _ = held.await.unwrap();
     let (code, _) = status(&router, delivery(PR, signature)).await;
     assert_eq!(code, StatusCode::ACCEPTED, "the place is free again");
+    let mut registry = prometheus_client::registry::Registry::default();
+    metrics.register(&mut registry);
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    assert!(
+        text.contains(r#"gateway_webhook_deliveries_total{event="pull_request",outcome="busy"} 1"#),
+        "{text}"
+    );
 }
 
 /// A stream of the chunks a channel receives.

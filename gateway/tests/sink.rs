@@ -110,3 +110,34 @@ async fn the_sink_should_get_an_event_that_routes_the_same_way() {
     );
     assert_eq!(keys(&queue).await, [branch]);
 }
+
+#[tokio::test]
+async fn a_forwarded_delivery_should_be_accepted_even_when_its_key_is_refused() {
+    let payload = serde_json::json!({
+        "action": "opened",
+        "pull_request": {"number": 5, "head": {"ref": "b".repeat(2000)}},
+        "repository": {"full_name": "o/r"}
+    })
+    .to_string();
+    let request = || {
+        Request::post("/webhook")
+            .header("content-type", "application/json")
+            .header("x-github-event", "pull_request")
+            .header("x-github-delivery", "d-6")
+            .header("x-hub-signature-256", sign(b"s", payload.as_bytes()))
+            .body(Body::from(payload.clone()))
+            .unwrap()
+    };
+    // Without a sink, a delivery whose only key is refused is malformed...
+    let (router, queue) = gateway(None);
+    let response = router.oneshot(request()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(keys(&queue).await.is_empty());
+    // ...with one, the event was taken: a redelivery would only forward it twice.
+    let (addr, seen) = sink().await;
+    let (router, queue) = gateway(Some(format!("http://{addr}/")));
+    let response = router.oneshot(request()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    assert!(keys(&queue).await.is_empty());
+    assert_eq!(seen.lock().unwrap().len(), 1);
+}

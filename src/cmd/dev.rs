@@ -14,7 +14,7 @@ use gateway::signature::Secrets;
 use resync::ResyncMetrics;
 use tracing::{error, info};
 
-use crate::args::{DispatchArgs, GrpcListenArgs, ListenArgs, StorageArgs};
+use crate::args::{DispatchArgs, GrpcListenArgs, ListenArgs, StorageArgs, WebhookSecretArgs};
 use crate::cmd::gateway::RouteArgs;
 use crate::cmd::resync::dev_sweep;
 use crate::cmd::webhook::DEV_SECRET;
@@ -37,6 +37,8 @@ pub(crate) struct DevArgs {
     dispatch: DispatchArgs,
     #[command(flatten)]
     routes: RouteArgs,
+    #[command(flatten)]
+    secrets: WebhookSecretArgs,
     /// Hours between resync sweeps of --repository's files matching --path-pattern (1 to 744;
     /// above 24, whole days).
     #[arg(long, env = "RESYNC_PERIOD_HOURS", default_value_t = 24)]
@@ -50,12 +52,12 @@ pub(crate) async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::R
         None => Arc::new(LogReconciler),
     };
     let http = args.listen.http("127.0.0.1:8080")?;
-    let mut secrets = Secrets::from_env();
+    let mut secrets = args.secrets.secrets();
     if secrets.is_empty() {
         // A known secret is only for a machine's own loopback.
         if !http.ip().is_loopback() {
             anyhow::bail!(
-                "dev listens on {http}, beyond this machine: set WEBHOOK_SECRET (the secret \"dev\" is only used on a loopback address)"
+                "dev listens on {http}, beyond this machine: set WEBHOOK_SECRET or --webhook-secret (the secret \"dev\" is only used on a loopback address)"
             );
         }
         info!(

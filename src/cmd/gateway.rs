@@ -16,7 +16,7 @@ use gateway::{Gateway, GatewayConfig};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::args::{ListenArgs, WorkqueueServiceArgs};
+use crate::args::{ListenArgs, WebhookSecretArgs, WorkqueueServiceArgs};
 
 /// The routes: a routes file, or the one route the flags make.
 #[derive(Debug, Args)]
@@ -157,6 +157,8 @@ pub(crate) struct GatewayArgs {
     workqueue: WorkqueueServiceArgs,
     #[command(flatten)]
     routes: RouteArgs,
+    #[command(flatten)]
+    secrets: WebhookSecretArgs,
     /// Check the routes (their files, filters and path patterns) and exit: prints one line per
     /// route, or the error.
     #[arg(long)]
@@ -183,7 +185,7 @@ pub(crate) async fn run(args: GatewayArgs, shutdown: CancellationToken) -> anyho
     metrics.register(&mut registry);
     let gateway = args
         .routes
-        .gateway(workqueue, Secrets::from_env(), metrics)?;
+        .gateway(workqueue, args.secrets.secrets(), metrics)?;
     let http = workqueue::http::router(Arc::new(registry), None)
         .merge(gateway::server::router(Arc::new(gateway)));
     let addr = args.listen.http("127.0.0.1:8080")?;

@@ -61,7 +61,10 @@ pub(crate) async fn run(args: WebhookArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("failed to post to {url}"))?;
     let status = response.status();
-    let text = response.text().await.unwrap_or_default();
+    let text = response
+        .text()
+        .await
+        .unwrap_or_else(|e| format!("(its body could not be read: {e})"));
     if !status.is_success() {
         bail!("{url} answered {status}: {}", text.trim());
     }
