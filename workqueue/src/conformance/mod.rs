@@ -114,6 +114,7 @@ macro_rules! conformance_suite {
             release_should_keep_attempts,
             durable_backend_should_keep_keys_across_instances,
             claim_should_run_a_key_whose_write_landed_but_failed,
+            claim_should_run_a_key_whose_write_landed_as_a_conflict,
             claim_should_keep_a_key_whose_write_failed,
             dead_letter_should_keep_a_waiting_twin,
             lapsed_claim_should_settle_while_no_one_took_it_over,

@@ -185,6 +185,18 @@ pub async fn claim_should_run_a_key_whose_write_landed_but_failed(f: Fixture) {
     assert_eq!(h.status("k").await, None);
 }
 
+/// A claim whose write landed but came back as a precondition failure (a client's retry
+/// meeting its own write) still runs the key, instead of leaving it in progress unrun.
+pub async fn claim_should_run_a_key_whose_write_landed_as_a_conflict(f: Fixture) {
+    let faulty = Arc::new(FaultyStorage::new(f.storage.clone()));
+    let h = Harness::new(faulty.clone(), 0);
+    h.enqueue("k", 0).await;
+    faulty.fail(Operation::Put, "k/", Landed::YesThenConflict, 1);
+    let claim = h.start_one().await.expect("the key runs");
+    claim.complete().await.unwrap();
+    assert_eq!(h.status("k").await, None);
+}
+
 /// A claim whose write failed without landing leaves the key queued for the next pass.
 pub async fn claim_should_keep_a_key_whose_write_failed(f: Fixture) {
     let faulty = Arc::new(FaultyStorage::new(f.storage.clone()));

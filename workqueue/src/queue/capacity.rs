@@ -268,6 +268,9 @@ impl Capacity {
             .collect();
         let mut landed = true;
         for (index, held) in due {
+            if !self.slots().held.contains_key(&index) {
+                continue; // given back since the list was made
+            }
             let earliest = self.slots().held.values().map(|h| h.lease_expires).min();
             let deadline = earliest.unwrap_or(held.lease_expires) - lease_margin(self.lease);
             let now = self.clock.now();
@@ -347,6 +350,11 @@ impl Capacity {
     /// Gives back the slots no run uses, once none was handed out for `grace` (a pass found
     /// nothing due): other processes may need them. A steady stream of keys keeps them.
     pub(crate) async fn trim(&self, grace: Duration) {
+        // Not while a renewal is writing: it would find a slot it is renewing deleted under
+        // it and stop every run. A later pass trims instead of this one waiting.
+        let Ok(writing) = self.writing.try_lock() else {
+            return;
+        };
         let idle: Vec<(u32, Held)> = {
             let mut slots = self.slots();
             let quiet = slots
@@ -362,6 +370,7 @@ impl Capacity {
                 .filter_map(|i| slots.held.remove(&i).map(|h| (i, h)))
                 .collect()
         };
+        drop(writing);
         self.delete(idle).await;
     }
 
@@ -502,5 +511,23 @@ mod tests {
         a.trim(Duration::from_secs(30)).await;
         assert_eq!(a.held(), 2, "the idle one goes, the busy ones stay");
         assert_eq!(list_all(storage.as_ref(), SLOTS).await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn trim_should_leave_the_slots_alone_while_a_renewal_writes() {
+        let storage = Arc::new(MemoryStorage::new());
+        let clock = Arc::new(ManualClock::new(SystemTime::UNIX_EPOCH + LEASE * 100));
+        let a = capacity(&storage, &clock, "a");
+        let mut permits = a.reserve(3, 3).await;
+        permits.pop();
+        clock.advance(Duration::from_secs(30));
+        let renewing = a.writing.lock().await;
+        a.trim(Duration::from_secs(30)).await;
+        assert_eq!(a.held(), 3, "a renewal may be writing any of them");
+        drop(renewing);
+        a.trim(Duration::from_secs(30)).await;
+        assert_eq!(a.held(), 2);
+        assert!(a.renew(true).await, "every renewal lands");
+        assert!(!permits[0].revoked().is_cancelled());
     }
 }

@@ -100,6 +100,13 @@ impl Queue {
                     return Ok(Some((claimed, next, entry)));
                 }
                 Err(e) if e.is_conflict() => match self.read(&name, key, "claim").await? {
+                    // This claim landed, then reported an error, and its retry met a record
+                    // changed since (a twin enqueued): the run is this one's to make.
+                    Read::Found(newer, newer_generation)
+                        if newer.run.as_ref().is_some_and(|r| r.id == run.id) =>
+                    {
+                        return Ok(Some((newer, newer_generation, entry)));
+                    }
                     Read::Found(newer, newer_generation) => {
                         record = newer;
                         generation = newer_generation;

@@ -28,6 +28,9 @@ pub enum Landed {
     No,
     /// The operation took effect, but its caller sees a failure.
     Yes,
+    /// The operation took effect, but its caller sees a precondition failure: what a client's
+    /// own retry of a write that landed meets.
+    YesThenConflict,
 }
 
 #[derive(Debug)]
@@ -93,7 +96,9 @@ impl Storage for FaultyStorage {
         match self.take(Operation::Get, name) {
             None => self.inner.get(name).await,
             Some(Landed::No) => Err(injected("read", name)),
-            Some(Landed::Yes) => self.inner.get(name).await.and(Err(injected("read", name))),
+            Some(Landed::Yes | Landed::YesThenConflict) => {
+                self.inner.get(name).await.and(Err(injected("read", name)))
+            }
         }
     }
 
@@ -111,6 +116,12 @@ impl Storage for FaultyStorage {
                 .put(name, metadata, mode)
                 .await
                 .and(Err(injected("write", name))),
+            Some(Landed::YesThenConflict) => {
+                self.inner.put(name, metadata, mode).await?;
+                Err(StorageError::Precondition {
+                    name: name.to_owned(),
+                })
+            }
         }
     }
 
@@ -123,6 +134,12 @@ impl Storage for FaultyStorage {
                 .delete(name, generation)
                 .await
                 .and(Err(injected("delete", name))),
+            Some(Landed::YesThenConflict) => {
+                self.inner.delete(name, generation).await?;
+                Err(StorageError::NotFound {
+                    name: name.to_owned(),
+                })
+            }
         }
     }
 
@@ -134,7 +151,7 @@ impl Storage for FaultyStorage {
     ) -> Result<ListPage, StorageError> {
         match self.take(Operation::List, prefix) {
             None => self.inner.list(prefix, page_token, max_results).await,
-            Some(Landed::No | Landed::Yes) => Err(injected("list", prefix)),
+            Some(_) => Err(injected("list", prefix)),
         }
     }
 
