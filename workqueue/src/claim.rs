@@ -257,8 +257,10 @@ impl Claim {
 
     async fn stop_heartbeat(&mut self) -> Held {
         self.stop.cancel();
-        if let Some(heartbeat) = self.heartbeat.take() {
-            let _ = heartbeat.await;
+        if let Some(heartbeat) = self.heartbeat.take()
+            && let Err(e) = heartbeat.await
+        {
+            warn!(key = %self.key(), error = %e, "a claim's heartbeat ended abnormally");
         }
         self.held.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }

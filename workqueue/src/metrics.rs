@@ -15,7 +15,8 @@ use prometheus_client::registry::Registry;
 use crate::entry::{InProgressEntry, QueuedEntry};
 use crate::queue::PassView;
 
-/// A latency histogram's label: the priority class, `"<priority/100>xx"`.
+/// A latency histogram's label: the priority class, `"<priority/100>xx"`, the division
+/// truncating toward zero as the reference's Go does (-50 is `0xx`, -150 is `-1xx`).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PriorityClass {
     priority_class: String,
@@ -24,7 +25,7 @@ pub struct PriorityClass {
 impl PriorityClass {
     fn of(priority: i64) -> Self {
         Self {
-            priority_class: format!("{}xx", priority.div_euclid(100)),
+            priority_class: format!("{}xx", priority / 100),
         }
     }
 }
@@ -316,6 +317,13 @@ pub fn render(registry: &Registry) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn priority_classes_should_truncate_as_go_does() {
+        for (priority, class) in [(150, "1xx"), (0, "0xx"), (-50, "0xx"), (-150, "-1xx")] {
+            assert_eq!(PriorityClass::of(priority).priority_class, class);
+        }
+    }
 
     #[test]
     fn render_should_expose_the_reference_names() {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
-use tracing::info;
+use tracing::{error, info};
 
 use crate::dispatcher::{Dispatcher, DispatcherConfig};
 use crate::metrics::Metrics;
@@ -63,6 +63,9 @@ pub enum ServiceError {
     /// A listener could not be bound or failed.
     #[error(transparent)]
     Serve(#[from] std::io::Error),
+    /// The dispatcher stopped (it panicked) while the process was meant to run.
+    #[error("the dispatcher stopped: {0}")]
+    Dispatcher(String),
 }
 
 /// Runs `service` until `shutdown` fires, then drains: the dispatcher hands its in-flight keys
@@ -117,11 +120,46 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<(), Se
 
     let dispatching = dispatcher.map(|d| tokio::spawn(d.run(shutdown.clone())));
     info!(storage = %service.storage, "workqueue running");
-    let served = crate::server::serve(Some((service.http, http)), grpc, shutdown.clone()).await;
-    // A server that failed (a busy port) stops the whole process.
-    shutdown.cancel();
-    if let Some(dispatching) = dispatching {
-        let _ = dispatching.await;
+    let serving = crate::server::serve(Some((service.http, http)), grpc, shutdown.clone());
+    let Some(mut dispatching) = dispatching else {
+        let served = serving.await;
+        shutdown.cancel();
+        return served.map_err(ServiceError::from);
+    };
+    tokio::pin!(serving);
+    // Either half ending stops the other: a server that failed (a busy port) stops the
+    // process, and so does a dispatcher that stopped early (a panic), rather than the process
+    // answering health checks while no key is dispatched.
+    let (served, dispatched) = tokio::select! {
+        served = &mut serving => {
+            shutdown.cancel();
+            (served, dispatching.await.map_err(join_error))
+        }
+        dispatched = &mut dispatching => {
+            let early = !shutdown.is_cancelled();
+            shutdown.cancel();
+            let dispatched = match dispatched {
+                Ok(()) if early => Err("it returned before shutdown".to_owned()),
+                other => other.map_err(join_error),
+            };
+            (serving.await, dispatched)
+        }
+    };
+    served?;
+    dispatched.map_err(|why| {
+        error!(error = %why, "the dispatcher stopped");
+        ServiceError::Dispatcher(why)
+    })
+}
+
+/// What a task's end says: its panic's message, or why it was cancelled.
+fn join_error(e: tokio::task::JoinError) -> String {
+    match e.try_into_panic() {
+        Ok(panic) => panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "it panicked".to_owned()),
+        Err(e) => e.to_string(),
     }
-    served.map_err(ServiceError::from)
 }

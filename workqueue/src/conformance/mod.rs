@@ -105,6 +105,7 @@ macro_rules! conformance_suite {
             floor_should_replace_a_plain_twin,
             backoff_should_keep_attempts_until_the_dead_letter,
             dead_letter_should_be_reenqueued_and_cleared_on_completion,
+            reenqueue_should_skip_dead_letters_queued_or_running,
             key_state_should_report_each_state,
             any_key_should_round_trip,
             unreadable_record_should_be_replaced_by_an_enqueue,

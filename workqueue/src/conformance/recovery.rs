@@ -53,6 +53,28 @@ pub async fn dead_letter_should_be_reenqueued_and_cleared_on_completion(f: Fixtu
     assert!(h.queue.dead_letters().await.unwrap().is_empty());
 }
 
+/// Re-enqueueing leaves alone a dead letter whose key is queued or running again already: its
+/// key would otherwise run twice.
+pub async fn reenqueue_should_skip_dead_letters_queued_or_running(f: Fixture) {
+    let h = Harness::new(f.storage, 1);
+    h.enqueue("k", 0).await;
+    assert_eq!(
+        h.start_one().await.unwrap().fail("boom").await.unwrap(),
+        Failure::DeadLettered
+    );
+    h.enqueue("k", 0).await;
+    assert_eq!(h.queue.reenqueue_dead_letters().await.unwrap(), 0, "queued");
+    let running = h.start_one().await.expect("the fresh enqueue runs");
+    assert_eq!(
+        h.queue.reenqueue_dead_letters().await.unwrap(),
+        0,
+        "running"
+    );
+    running.complete().await.unwrap();
+    assert_eq!(h.status("k").await, None, "no twin left to run again");
+    assert!(h.queue.dead_letters().await.unwrap().is_empty());
+}
+
 /// A key whose dispatcher vanished is requeued by any pass once its lease lapses, keeping its
 /// attempt count.
 pub async fn orphans_should_be_recovered_with_their_attempts(f: Fixture) {
