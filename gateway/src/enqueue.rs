@@ -41,7 +41,7 @@ pub struct RemoteWorkqueue {
 
 impl RemoteWorkqueue {
     /// A client of the receiver at `url`; each call fails after `timeout`.
-    pub fn new(url: &str, timeout: Duration) -> anyhow::Result<Self> {
+    pub fn new(url: &str, timeout: Duration) -> Result<Self, workqueue::client::InvalidAddress> {
         Ok(Self {
             client: ServiceClient::new(url, timeout)?,
         })

@@ -9,7 +9,7 @@ use prometheus_client::metrics::counter::Counter;
 use tracing::{debug, warn};
 
 use crate::enqueue::{Enqueue, EnqueueError, RemoteWorkqueue};
-use crate::github_api::GitHubApi;
+use crate::github_api::{GitHubApi, GitHubError};
 use crate::incoming::Incoming;
 use crate::keys::keys_for;
 use crate::metrics::GatewayMetrics;
@@ -102,11 +102,37 @@ pub enum HandleError {
     Unavailable(String),
 }
 
+/// Why the gateway could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// A route's workqueue address is not usable.
+    #[error("route {route}")]
+    Workqueue {
+        /// The route.
+        route: String,
+        /// Why.
+        #[source]
+        source: workqueue::client::InvalidAddress,
+    },
+    /// A path route needs the GitHub API, whose client could not be set up.
+    #[error(transparent)]
+    GitHub(#[from] GitHubError),
+    /// The sink's client could not be set up.
+    #[error("failed to set up the client of the sink {url}")]
+    Sink {
+        /// The sink.
+        url: String,
+        /// Why.
+        #[source]
+        source: reqwest::Error,
+    },
+}
+
 impl Gateway {
     /// Sets up the gateway: a client per distinct route workqueue, the GitHub API when a path
     /// route needs it, the sink. Call it within a Tokio runtime (the GitHub client starts a
     /// task).
-    pub fn new(config: GatewayConfig, metrics: GatewayMetrics) -> anyhow::Result<Self> {
+    pub fn new(config: GatewayConfig, metrics: GatewayMetrics) -> Result<Self, SetupError> {
         let mut remotes: Vec<(String, Arc<dyn Enqueue>)> = Vec::new();
         let mut routes = Vec::new();
         for route in config.routes {
@@ -115,8 +141,14 @@ impl Gateway {
                 Some(url) => match remotes.iter().find(|(u, _)| u == url) {
                     Some((_, target)) => target.clone(),
                     None => {
-                        let target: Arc<dyn Enqueue> =
-                            Arc::new(RemoteWorkqueue::new(url, config.call_timeout)?);
+                        let remote =
+                            RemoteWorkqueue::new(url, config.call_timeout).map_err(|source| {
+                                SetupError::Workqueue {
+                                    route: route.name.clone(),
+                                    source,
+                                }
+                            })?;
+                        let target: Arc<dyn Enqueue> = Arc::new(remote);
                         remotes.push((url.clone(), target.clone()));
                         target
                     }
@@ -133,7 +165,12 @@ impl Gateway {
             .transpose()?;
         let sink = config
             .sink
-            .map(|url| Sink::new(&url, config.call_timeout))
+            .map(|url| {
+                Sink::new(&url, config.call_timeout).map_err(|source| SetupError::Sink {
+                    url: url.clone(),
+                    source,
+                })
+            })
             .transpose()?;
         Ok(Self {
             routes,
@@ -184,7 +221,13 @@ impl Gateway {
         for (route, target, counter) in &self.routes {
             let keys = keys_for(route, event, self.github.as_ref())
                 .await
-                .map_err(|e| HandleError::Unavailable(format!("route {}: {e:#}", route.name)))?;
+                .map_err(|e| {
+                    HandleError::Unavailable(format!(
+                        "route {}: {}",
+                        route.name,
+                        crate::error_chain(&e)
+                    ))
+                })?;
             if keys.is_empty() {
                 continue;
             }

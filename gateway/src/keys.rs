@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use tracing::warn;
 
-use crate::github_api::{GitHubApi, check_sha};
+use crate::github_api::{GitHubApi, GitHubError, check_sha};
 use crate::incoming::Incoming;
 use crate::paths::PathPatterns;
 use crate::payload::Payload;
@@ -16,13 +16,24 @@ use crate::webhook::TYPE_PREFIX;
 const MAX_PUSH_COMMITS: usize = 20;
 const ZERO_SHA: &str = "0000000000000000000000000000000000000000";
 
+/// Why a route could not make an event's keys.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum KeysError {
+    /// The push's payload does not parse.
+    #[error("the push's payload is not valid")]
+    Payload(#[from] serde_json::Error),
+    /// The GitHub API failed.
+    #[error(transparent)]
+    GitHub(#[from] GitHubError),
+}
+
 /// The keys `route` makes of `event` (none when its filters do not match or it has no key).
 /// The API is asked only for a push whose commit list may be incomplete.
 pub(crate) async fn keys_for(
     route: &Route,
     event: &Incoming,
     github: Option<&GitHubApi>,
-) -> anyhow::Result<Vec<String>> {
+) -> Result<Vec<String>, KeysError> {
     if !route.accepts(|name| event.attribute(name).map(str::to_owned)) {
         return Ok(Vec::new());
     }
@@ -48,7 +59,7 @@ async fn push_keys(
     patterns: &PathPatterns,
     event: &Incoming,
     github: Option<&GitHubApi>,
-) -> anyhow::Result<Vec<String>> {
+) -> Result<Vec<String>, KeysError> {
     let Some(delivery) = &event.github else {
         return Ok(Vec::new());
     };

@@ -2,17 +2,72 @@
 //! of it, a priority and the workqueue the keys go to.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
 use serde::Deserialize;
 
-use crate::paths::PathPatterns;
+use crate::paths::{PathPatterns, PatternError};
 
 /// The default priority of event-driven work.
 pub const DEFAULT_PRIORITY: i64 = 100;
 /// The default extension keys are read from.
 pub const DEFAULT_EXTENSION_KEY: &str = "pullrequesturl";
+
+/// A route, a filter or a routes file that cannot be used; the message names the culprit.
+#[derive(Debug, thiserror::Error)]
+pub enum RouteError {
+    /// A filter flag is not `KEY=VALUE`.
+    #[error("filter {0:?} is not KEY=VALUE")]
+    FilterPair(String),
+    /// An attribute name that CloudEvents does not allow.
+    #[error("{0:?} is not a CloudEvents attribute name (lower-case letters and digits)")]
+    AttributeName(String),
+    /// A path route's repository is not `OWNER/REPO`.
+    #[error("repository {0:?} is not OWNER/REPO")]
+    Repository(String),
+    /// A path pattern that cannot be used.
+    #[error(transparent)]
+    Pattern(#[from] PatternError),
+    /// A route of a file gives both key rules.
+    #[error("give extension_key, or repository and path_patterns, not both")]
+    BothRules,
+    /// A route of a file gives half of a path rule.
+    #[error("a path route needs both repository and path_patterns")]
+    HalfPathRule,
+    /// The text is not TOML of `[[route]]` tables.
+    #[error(transparent)]
+    Toml(#[from] toml::de::Error),
+    /// The file declares no route.
+    #[error("it declares no [[route]]")]
+    NoRoutes,
+    /// One route of a file is invalid.
+    #[error("route {name:?}")]
+    InRoute {
+        /// The route's name.
+        name: String,
+        /// What is wrong with it.
+        #[source]
+        source: Box<RouteError>,
+    },
+    /// The routes file could not be read.
+    #[error("failed to read the routes file {}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The routes file is invalid.
+    #[error("invalid routes file {}", path.display())]
+    InFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        #[source]
+        source: Box<RouteError>,
+    },
+}
 
 /// One route.
 #[derive(Clone, Debug)]
@@ -57,12 +112,12 @@ impl Filter {
     }
 
     /// Parses `KEY=VALUE` pairs into one filter.
-    pub fn from_pairs<S: AsRef<str>>(pairs: &[S]) -> anyhow::Result<Self> {
+    pub fn from_pairs<S: AsRef<str>>(pairs: &[S]) -> Result<Self, RouteError> {
         let mut map = BTreeMap::new();
         for pair in pairs {
             let pair = pair.as_ref();
             let Some((name, value)) = pair.split_once('=') else {
-                bail!("filter {pair:?} is not KEY=VALUE");
+                return Err(RouteError::FilterPair(pair.to_owned()));
             };
             check_attribute_name(name)?;
             map.insert(name.to_owned(), value.to_owned());
@@ -91,13 +146,13 @@ impl Route {
 }
 
 /// Attribute names are lower-case letters and digits (CloudEvents).
-fn check_attribute_name(name: &str) -> anyhow::Result<()> {
+fn check_attribute_name(name: &str) -> Result<(), RouteError> {
     if name.is_empty()
         || !name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
     {
-        bail!("{name:?} is not a CloudEvents attribute name (lower-case letters and digits)");
+        return Err(RouteError::AttributeName(name.to_owned()));
     }
     Ok(())
 }
@@ -138,17 +193,22 @@ struct RouteSpec {
 /// repository = "owner/repo"
 /// path_patterns = ['^config/(.+)\.yaml$']
 /// ```
-pub fn load_routes(path: &Path) -> anyhow::Result<Vec<Route>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("failed to read the routes file {}", path.display()))?;
-    parse_routes(&text).with_context(|| format!("invalid routes file {}", path.display()))
+pub fn load_routes(path: &Path) -> Result<Vec<Route>, RouteError> {
+    let text = std::fs::read_to_string(path).map_err(|source| RouteError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse_routes(&text).map_err(|e| RouteError::InFile {
+        path: path.to_owned(),
+        source: Box::new(e),
+    })
 }
 
 /// Parses the text of a routes file.
-pub fn parse_routes(text: &str) -> anyhow::Result<Vec<Route>> {
+pub fn parse_routes(text: &str) -> Result<Vec<Route>, RouteError> {
     let file: RoutesFile = toml::from_str(text)?;
     if file.route.is_empty() {
-        bail!("it declares no [[route]]");
+        return Err(RouteError::NoRoutes);
     }
     file.route
         .into_iter()
@@ -158,17 +218,18 @@ pub fn parse_routes(text: &str) -> anyhow::Result<Vec<Route>> {
                 .name
                 .clone()
                 .unwrap_or_else(|| format!("route-{}", i + 1));
-            build(spec)
-                .with_context(|| format!("route {name:?}"))
-                .map(|mut r| {
-                    r.name = name;
-                    r
-                })
+            match build(spec) {
+                Ok(route) => Ok(Route { name, ..route }),
+                Err(e) => Err(RouteError::InRoute {
+                    name,
+                    source: Box::new(e),
+                }),
+            }
         })
         .collect()
 }
 
-fn build(spec: RouteSpec) -> anyhow::Result<Route> {
+fn build(spec: RouteSpec) -> Result<Route, RouteError> {
     let filters = spec
         .filters
         .into_iter()
@@ -176,15 +237,11 @@ fn build(spec: RouteSpec) -> anyhow::Result<Route> {
             map.keys().try_for_each(|k| check_attribute_name(k))?;
             Ok(Filter(map))
         })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+        .collect::<Result<Vec<_>, RouteError>>()?;
     let key = match (spec.extension_key, spec.repository, spec.path_patterns) {
-        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
-            bail!("give extension_key, or repository and path_patterns, not both")
-        }
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => return Err(RouteError::BothRules),
         (None, Some(repository), Some(patterns)) => path_rule(&repository, &patterns)?,
-        (None, Some(_), None) | (None, None, Some(_)) => {
-            bail!("a path route needs both repository and path_patterns")
-        }
+        (None, Some(_), None) | (None, None, Some(_)) => return Err(RouteError::HalfPathRule),
         (extension, None, None) => {
             let name = extension.unwrap_or_else(|| DEFAULT_EXTENSION_KEY.to_owned());
             check_attribute_name(&name)?;
@@ -201,12 +258,12 @@ fn build(spec: RouteSpec) -> anyhow::Result<Route> {
 }
 
 /// A path rule for `repository` (`owner/repo`).
-pub fn path_rule<S: AsRef<str>>(repository: &str, patterns: &[S]) -> anyhow::Result<KeyRule> {
+pub fn path_rule<S: AsRef<str>>(repository: &str, patterns: &[S]) -> Result<KeyRule, RouteError> {
     let valid = repository
         .split_once('/')
         .is_some_and(|(o, r)| !o.is_empty() && !r.is_empty() && !r.contains('/'));
     if !valid {
-        bail!("repository {repository:?} is not OWNER/REPO");
+        return Err(RouteError::Repository(repository.to_owned()));
     }
     Ok(KeyRule::Path {
         repository: repository.to_owned(),
@@ -269,10 +326,28 @@ mod tests {
             ("[[route]]\nunknown = 1", "unknown"),
             ("", "no [[route]]"),
         ] {
-            let err = format!("{:#}", parse_routes(text).unwrap_err());
+            let err = crate::error_chain(&parse_routes(text).unwrap_err());
             assert!(err.contains(expect), "{text:?}: {err}");
         }
         assert!(Filter::from_pairs(&["type"]).is_err());
         assert!(path_rule("just-a-name", &["(x)"]).is_err());
+    }
+
+    #[test]
+    fn a_bad_route_in_a_file_should_be_named_with_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("routes.toml");
+        std::fs::write(&path, "[[route]]\nname = 'paths'\nrepository = 'o/r'").unwrap();
+        let err = crate::error_chain(&load_routes(&path).unwrap_err());
+        assert!(
+            err.starts_with(&format!("invalid routes file {}", path.display()))
+                && err.contains("route \"paths\": a path route needs both"),
+            "{err}"
+        );
+        let missing = crate::error_chain(&load_routes(&dir.path().join("none.toml")).unwrap_err());
+        assert!(
+            missing.contains("failed to read the routes file"),
+            "{missing}"
+        );
     }
 }

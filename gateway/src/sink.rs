@@ -28,7 +28,7 @@ pub struct SinkError {
 
 impl Sink {
     /// A sink at `url`; each delivery fails after `timeout`.
-    pub fn new(url: &str, timeout: Duration) -> anyhow::Result<Self> {
+    pub fn new(url: &str, timeout: Duration) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder().timeout(timeout).build()?;
         Ok(Self {
             url: url.to_owned(),

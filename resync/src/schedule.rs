@@ -4,16 +4,43 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::Context;
-use tokio_cron_scheduler::{Job, JobScheduler};
+use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use crate::metrics::ResyncMetrics;
-use crate::sweep::Sweep;
+use crate::sweep::{Sweep, SweepError};
+
+/// Why the schedule could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ScheduleError {
+    /// The cron expression is not valid.
+    #[error("invalid resync schedule {schedule:?}")]
+    Invalid {
+        /// The expression.
+        schedule: String,
+        /// Why.
+        #[source]
+        source: JobSchedulerError,
+    },
+    /// The scheduler failed.
+    #[error("failed to {action} the resync's scheduler")]
+    Scheduler {
+        /// What it was asked to do.
+        action: &'static str,
+        /// Why.
+        #[source]
+        source: JobSchedulerError,
+    },
+}
+
+/// A scheduler failure while doing `action`.
+fn scheduler_failed(action: &'static str) -> impl FnOnce(JobSchedulerError) -> ScheduleError {
+    move |source| ScheduleError::Scheduler { action, source }
+}
 
 /// Runs one sweep now, logging and counting its outcome; `Err` when it failed.
-pub async fn run_once(sweep: &Sweep, metrics: &ResyncMetrics) -> anyhow::Result<()> {
+pub async fn run_once(sweep: &Sweep, metrics: &ResyncMetrics) -> Result<(), SweepError> {
     let started = SystemTime::now();
     let clock = std::time::Instant::now();
     info!(repository = %sweep.repository(), "resync starting");
@@ -39,7 +66,7 @@ pub async fn run_once(sweep: &Sweep, metrics: &ResyncMetrics) -> anyhow::Result<
         Err(e) => {
             metrics.failed(e.report());
             error!(repository = %sweep.repository(), error = %e, took = ?clock.elapsed(), "resync failed");
-            Err(e.into())
+            Err(e)
         }
     }
 }
@@ -68,10 +95,10 @@ pub async fn run(
     schedule: &str,
     metrics: ResyncMetrics,
     shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+) -> Result<(), ScheduleError> {
     let mut scheduler = JobScheduler::new()
         .await
-        .context("failed to start the resync's scheduler")?;
+        .map_err(scheduler_failed("start"))?;
     let running = Arc::new(AtomicBool::new(false));
     let job = Job::new_async(schedule, move |_, _| {
         let (sweep, metrics, running) = (sweep.clone(), metrics.clone(), running.clone());
@@ -85,21 +112,21 @@ pub async fn run(
             let _ = run_once(&sweep, &metrics).await;
         })
     })
-    .with_context(|| format!("invalid resync schedule {schedule:?}"))?;
+    .map_err(|source| ScheduleError::Invalid {
+        schedule: schedule.to_owned(),
+        source,
+    })?;
     scheduler
         .add(job)
         .await
-        .context("failed to schedule the resync")?;
-    scheduler
-        .start()
-        .await
-        .context("failed to start the resync's scheduler")?;
+        .map_err(scheduler_failed("add the job to"))?;
+    scheduler.start().await.map_err(scheduler_failed("start"))?;
     info!(%schedule, "resync scheduled (UTC)");
     shutdown.cancelled().await;
     scheduler
         .shutdown()
         .await
-        .context("failed to stop the resync's scheduler")?;
+        .map_err(scheduler_failed("stop"))?;
     Ok(())
 }
 

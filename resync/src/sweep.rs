@@ -7,9 +7,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::{StreamExt, TryStreamExt};
 use gateway::enqueue::{Enqueue, EnqueueError};
-use gateway::github_api::GitHubApi;
+use gateway::error_chain;
+use gateway::github_api::{GitHubApi, GitHubError};
 use gateway::paths::PathPatterns;
-use gateway::route::{KeyRule, path_rule};
+use gateway::route::{KeyRule, RouteError, path_rule};
 use tracing::{info, warn};
 
 use crate::period::{Period, spread_delay};
@@ -63,12 +64,12 @@ pub struct SweepReport {
 #[derive(Debug, thiserror::Error)]
 pub enum SweepError {
     /// The GitHub API failed (rate limits are waited out first, within a bound).
-    #[error("failed to list the files of {repository}: {cause:#}")]
+    #[error("failed to list the files of {repository}: {}", error_chain(cause))]
     GitHub {
         /// The repository.
         repository: String,
         /// What failed (in the message, not as a `source`, so it is printed once).
-        cause: anyhow::Error,
+        cause: GitHubError,
         /// How far the sweep got.
         report: SweepReport,
     },
@@ -127,7 +128,7 @@ impl Sweep {
         patterns: &[S],
         period: Period,
         workqueue: Arc<dyn Enqueue>,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self, RouteError> {
         let KeyRule::Path {
             repository,
             patterns,
@@ -201,7 +202,7 @@ impl Sweep {
 
     /// The distinct keys of the default branch's matching files, named with the repository
     /// as GitHub spells it (as the gateway's keys are, whatever case `--repository` has).
-    async fn list(&self, report: &mut SweepReport) -> anyhow::Result<BTreeSet<String>> {
+    async fn list(&self, report: &mut SweepReport) -> Result<BTreeSet<String>, GitHubError> {
         let repository = self.github.repository(&self.repository).await?;
         report.branch = repository.default_branch;
         report.commit = self

@@ -94,7 +94,10 @@ pub(crate) async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::R
                         resync::schedule::run(Arc::new(sweep), &schedule, metrics, resync_shutdown)
                             .await;
                     if let Err(e) = scheduled {
-                        error!(error = format!("{e:#}"), "the resync's schedule stopped");
+                        error!(
+                            error = gateway::error_chain(&e),
+                            "the resync's schedule stopped"
+                        );
                     }
                 });
             }

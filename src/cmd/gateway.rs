@@ -89,7 +89,7 @@ impl RouteArgs {
                 );
             }
             return match (&self.routes, &self.routes_toml) {
-                (Some(path), _) => load_routes(path),
+                (Some(path), _) => Ok(load_routes(path)?),
                 (None, Some(text)) => {
                     parse_routes(text).context("invalid --routes-toml (GATEWAY_ROUTES_TOML)")
                 }

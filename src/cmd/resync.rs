@@ -101,7 +101,7 @@ pub(crate) async fn run(args: ResyncArgs, shutdown: CancellationToken) -> anyhow
     let metrics = ResyncMetrics::default();
     if args.once {
         return tokio::select! {
-            result = resync::schedule::run_once(&sweep, &metrics) => result,
+            result = resync::schedule::run_once(&sweep, &metrics) => Ok(result?),
             () = shutdown.cancelled() => anyhow::bail!("stopped before the sweep ended"),
         };
     }

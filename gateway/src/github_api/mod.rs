@@ -4,13 +4,15 @@
 //! `GITHUB_APP_PRIVATE_KEY` or `GITHUB_APP_PRIVATE_KEY_FILE`, `GITHUB_INSTALLATION_ID`), or
 //! none (public repositories, at a low rate limit).
 
+mod error;
 mod trees;
+
+pub use error::GitHubError;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, bail};
 use axum::http::{HeaderMap, StatusCode};
 use octocrab::Octocrab;
 use serde::Deserialize;
@@ -18,11 +20,11 @@ use serde::de::DeserializeOwned;
 use tracing::warn;
 
 /// A commit SHA as GitHub writes it (40 hex digits): anything else must not reach a URL.
-pub fn check_sha(sha: &str) -> anyhow::Result<()> {
+pub fn check_sha(sha: &str) -> Result<(), GitHubError> {
     if sha.len() == 40 && sha.bytes().all(|b| b.is_ascii_hexdigit()) {
         Ok(())
     } else {
-        bail!("{sha:?} is not a commit SHA")
+        Err(GitHubError::NotASha(sha.to_owned()))
     }
 }
 
@@ -70,16 +72,16 @@ const BRANCH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHA
 impl GitHubApi {
     /// A client of `base` (`https://api.github.com` when `None`; a GitHub Enterprise or a
     /// local fake otherwise) with the credentials the environment gives.
-    pub fn from_env(base: Option<&str>) -> anyhow::Result<Self> {
+    pub fn from_env(base: Option<&str>) -> Result<Self, GitHubError> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         // Our own calls wait out rate limits, within a bound (`get_json`); octocrab's retry
         // would call again at once on a 429.
         let mut builder = Octocrab::builder()
             .add_retry_config(octocrab::service::middleware::retry::RetryConfig::None);
         if let Some(base) = base {
-            builder = builder
-                .base_uri(base)
-                .with_context(|| format!("invalid GitHub API address {base:?}"))?;
+            builder = builder.base_uri(base).map_err(|e| {
+                GitHubError::setup_from(format!("invalid GitHub API address {base:?}"))(e.into())
+            })?;
         }
         let client = if let Some(app_id) = var("GITHUB_APP_ID") {
             let key = match (
@@ -87,34 +89,50 @@ impl GitHubApi {
                 var("GITHUB_APP_PRIVATE_KEY_FILE"),
             ) {
                 (Some(key), _) => key,
-                (None, Some(path)) => std::fs::read_to_string(&path).with_context(|| {
-                    format!("failed to read GITHUB_APP_PRIVATE_KEY_FILE {path}")
+                (None, Some(path)) => std::fs::read_to_string(&path).map_err(|e| {
+                    GitHubError::setup_from(format!(
+                        "failed to read GITHUB_APP_PRIVATE_KEY_FILE {path}"
+                    ))(e.into())
                 })?,
-                (None, None) => bail!(
-                    "GITHUB_APP_ID is set but neither GITHUB_APP_PRIVATE_KEY nor GITHUB_APP_PRIVATE_KEY_FILE is"
-                ),
+                (None, None) => {
+                    return Err(GitHubError::setup(
+                        "GITHUB_APP_ID is set but neither GITHUB_APP_PRIVATE_KEY nor GITHUB_APP_PRIVATE_KEY_FILE is",
+                    ));
+                }
             };
             let installation: u64 = var("GITHUB_INSTALLATION_ID")
-                .context("GITHUB_APP_ID is set but GITHUB_INSTALLATION_ID is not")?
+                .ok_or_else(|| {
+                    GitHubError::setup("GITHUB_APP_ID is set but GITHUB_INSTALLATION_ID is not")
+                })?
                 .parse()
-                .context("GITHUB_INSTALLATION_ID is not a number")?;
-            let app_id: u64 = app_id.parse().context("GITHUB_APP_ID is not a number")?;
+                .map_err(|e: std::num::ParseIntError| {
+                    GitHubError::setup_from("GITHUB_INSTALLATION_ID is not a number")(e.into())
+                })?;
+            let app_id: u64 = app_id.parse().map_err(|e: std::num::ParseIntError| {
+                GitHubError::setup_from("GITHUB_APP_ID is not a number")(e.into())
+            })?;
             builder
                 .app_from_rsa_pem(app_id.into(), key)
-                .context("GITHUB_APP_PRIVATE_KEY is not an RSA private key in PEM")?
+                .map_err(|e| {
+                    GitHubError::setup_from(
+                        "GITHUB_APP_PRIVATE_KEY is not an RSA private key in PEM",
+                    )(e.into())
+                })?
                 .build()
-                .context("failed to set up the GitHub client")?
+                .map_err(|e| client_failed(e.into()))?
                 .installation(installation.into())
-                .context("failed to set up the GitHub App installation")?
+                .map_err(|e| {
+                    GitHubError::setup_from("failed to set up the GitHub App installation")(
+                        e.into(),
+                    )
+                })?
         } else if let Some(token) = var("GITHUB_TOKEN") {
             builder
                 .personal_token(token)
                 .build()
-                .context("failed to set up the GitHub client")?
+                .map_err(|e| client_failed(e.into()))?
         } else {
-            builder
-                .build()
-                .context("failed to set up the GitHub client")?
+            builder.build().map_err(|e| client_failed(e.into()))?
         };
         Ok(Self {
             client,
@@ -134,24 +152,29 @@ impl GitHubApi {
     }
 
     /// GETs `route` (with its query) and parses the JSON answer.
-    async fn get_json<T: DeserializeOwned>(&self, route: &str) -> anyhow::Result<T> {
+    async fn get_json<T: DeserializeOwned>(&self, route: &str) -> Result<T, GitHubError> {
         let body = self.get_text(route).await?;
-        serde_json::from_str(&body)
-            .with_context(|| format!("unexpected answer from GitHub for {route}"))
+        serde_json::from_str(&body).map_err(|source| GitHubError::Unexpected {
+            what: route.to_owned(),
+            source,
+        })
     }
 
     /// GETs `route` (with its query): the body of a success. A rate limit (403 or 429 with
     /// `Retry-After`, or `X-RateLimit-Remaining: 0` and its reset time; a bare 429) is waited
     /// out and the call made again, for up to `max_wait` in all; anything else that is not a
     /// success fails with GitHub's message.
-    async fn get_text(&self, route: &str) -> anyhow::Result<String> {
+    async fn get_text(&self, route: &str) -> Result<String, GitHubError> {
         let mut waited = Duration::ZERO;
         loop {
             let response = self
                 .client
                 ._get(route)
                 .await
-                .with_context(|| format!("failed to call the GitHub API at {route}"))?;
+                .map_err(|source| GitHubError::Call {
+                    route: route.to_owned(),
+                    source,
+                })?;
             self.calls.fetch_add(1, Ordering::Relaxed);
             let status = response.status();
             let wait = rate_limit_wait(status, response.headers(), SystemTime::now());
@@ -159,7 +182,10 @@ impl GitHubApi {
                 .client
                 .body_to_string(response)
                 .await
-                .with_context(|| format!("failed to read GitHub's answer for {route}"))?;
+                .map_err(|source| GitHubError::Read {
+                    route: route.to_owned(),
+                    source,
+                })?;
             if status.is_success() {
                 return Ok(body);
             }
@@ -169,37 +195,54 @@ impl GitHubApi {
                     tokio::time::sleep(wait).await;
                     waited += wait;
                 }
-                Some(wait) => bail!(
-                    "GitHub's rate limit for {route} lifts in {wait:?}, beyond the {:?} a call waits",
-                    self.max_wait
-                ),
-                None => bail!("GitHub answered {status} for {route}: {}", body.trim()),
+                Some(wait) => {
+                    return Err(GitHubError::RateLimited {
+                        route: route.to_owned(),
+                        wait,
+                        max_wait: self.max_wait,
+                    });
+                }
+                None => {
+                    return Err(GitHubError::Status {
+                        route: route.to_owned(),
+                        status,
+                        message: body.trim().to_owned(),
+                    });
+                }
             }
         }
     }
 
     /// The repository: its name as GitHub spells it, its default branch.
-    pub async fn repository(&self, repository: &str) -> anyhow::Result<Repository> {
+    pub async fn repository(&self, repository: &str) -> Result<Repository, GitHubError> {
         self.get_json(&format!("/repos/{repository}"))
             .await
-            .with_context(|| format!("failed to get the repository {repository}"))
+            .map_err(GitHubError::during(format!(
+                "failed to get the repository {repository}"
+            )))
     }
 
     /// The repository's default branch.
-    pub async fn default_branch(&self, repository: &str) -> anyhow::Result<String> {
+    pub async fn default_branch(&self, repository: &str) -> Result<String, GitHubError> {
         Ok(self.repository(repository).await?.default_branch)
     }
 
     /// The commit SHA at the head of `branch`.
-    pub async fn branch_head(&self, repository: &str, branch: &str) -> anyhow::Result<String> {
+    pub async fn branch_head(&self, repository: &str, branch: &str) -> Result<String, GitHubError> {
         let name = percent_encoding::utf8_percent_encode(branch, BRANCH_SEGMENT);
         let found: Branch = self
             .get_json(&format!("/repos/{repository}/branches/{name}"))
             .await
-            .with_context(|| format!("failed to get the branch {branch} of {repository}"))?;
+            .map_err(GitHubError::during(format!(
+                "failed to get the branch {branch} of {repository}"
+            )))?;
         check_sha(&found.commit.sha)?;
         Ok(found.commit.sha)
     }
+}
+
+fn client_failed(source: Box<dyn std::error::Error + Send + Sync>) -> GitHubError {
+    GitHubError::setup_from("failed to set up the GitHub client")(source)
 }
 
 /// How long a GitHub answer asks to wait before calling again, if it is a rate limit.
@@ -306,11 +349,11 @@ mod tests {
         assert_eq!(api.default_branch("o/r").await.unwrap(), "trunk");
         assert!(started.elapsed() >= Duration::from_secs(1), "it waited");
         assert_eq!(calls.load(Ordering::SeqCst), 2);
-        let err = format!("{:#}", api.default_branch("o/missing").await.unwrap_err());
+        let err = crate::error_chain(&api.default_branch("o/missing").await.unwrap_err());
         assert!(err.contains("404") && err.contains("Not Found"), "{err}");
         let impatient = api.with_max_rate_limit_wait(Duration::ZERO);
         calls.store(0, Ordering::SeqCst);
-        let err = format!("{:#}", impatient.default_branch("o/r").await.unwrap_err());
+        let err = crate::error_chain(&impatient.default_branch("o/r").await.unwrap_err());
         assert!(err.contains("rate limit"), "{err}");
     }
 

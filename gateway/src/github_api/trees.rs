@@ -4,10 +4,9 @@
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
-use anyhow::{Context, bail};
 use serde::Deserialize;
 
-use super::{GitHubApi, check_sha};
+use super::{GitHubApi, GitHubError, check_sha};
 
 /// The most tree listings one push's diff may take.
 const MAX_DIFF_CALLS: usize = 200;
@@ -51,7 +50,7 @@ impl GitHubApi {
         repository: &str,
         tree_ish: &str,
         mut visit: impl FnMut(&str),
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), GitHubError> {
         let mut pending = vec![Pending {
             prefix: String::new(),
             sha: tree_ish.to_owned(),
@@ -74,7 +73,10 @@ impl GitHubApi {
                 continue;
             }
             if tree.truncated {
-                bail!("GitHub cut short a single tree level of {repository} at {prefix:?}");
+                return Err(GitHubError::TreeCut {
+                    repository: repository.to_owned(),
+                    prefix,
+                });
             }
             let mut path = prefix.clone();
             for entry in &tree.tree {
@@ -96,7 +98,11 @@ impl GitHubApi {
     }
 
     /// Every file (blob) path in the tree of `tree_ish`, sorted (see [`Self::for_each_file`]).
-    pub async fn files(&self, repository: &str, tree_ish: &str) -> anyhow::Result<Vec<String>> {
+    pub async fn files(
+        &self,
+        repository: &str,
+        tree_ish: &str,
+    ) -> Result<Vec<String>, GitHubError> {
         let mut files = Vec::new();
         self.for_each_file(repository, tree_ish, |path| files.push(path.to_owned()))
             .await?;
@@ -112,7 +118,7 @@ impl GitHubApi {
         repository: &str,
         before: &str,
         after: &str,
-    ) -> anyhow::Result<Vec<String>> {
+    ) -> Result<Vec<String>, GitHubError> {
         check_sha(before)?;
         check_sha(after)?;
         let mut changed = Vec::new();
@@ -121,7 +127,10 @@ impl GitHubApi {
         while let Some((prefix, old_sha, new_sha)) = pending.pop() {
             calls += 2;
             if calls > MAX_DIFF_CALLS {
-                bail!("the push touched more than {MAX_DIFF_CALLS} directories of {repository}");
+                return Err(GitHubError::TooManyDirectories {
+                    repository: repository.to_owned(),
+                    limit: MAX_DIFF_CALLS,
+                });
             }
             let (old_body, new_body) = tokio::try_join!(
                 self.tree_text(repository, &old_sha, false),
@@ -130,7 +139,10 @@ impl GitHubApi {
             let old = parse_tree(&old_body, repository, &old_sha)?;
             let new = parse_tree(&new_body, repository, &new_sha)?;
             if old.truncated || new.truncated {
-                bail!("GitHub cut short a single tree level of {repository} at {prefix:?}");
+                return Err(GitHubError::TreeCut {
+                    repository: repository.to_owned(),
+                    prefix,
+                });
             }
             let old: HashMap<&str, &TreeEntry<'_>> =
                 old.tree.iter().map(|e| (e.path.as_ref(), e)).collect();
@@ -177,7 +189,7 @@ impl GitHubApi {
         entry: &TreeEntry<'_>,
         path: &str,
         out: &mut Vec<String>,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), GitHubError> {
         match entry.kind.as_ref() {
             "blob" => out.push(path.to_owned()),
             "tree" => {
@@ -195,16 +207,19 @@ impl GitHubApi {
         repository: &str,
         sha: &str,
         recursive: bool,
-    ) -> anyhow::Result<String> {
+    ) -> Result<String, GitHubError> {
         let query = if recursive { "?recursive=1" } else { "" };
         self.get_text(&format!("/repos/{repository}/git/trees/{sha}{query}"))
             .await
-            .with_context(|| format!("failed to list the tree {sha} of {repository}"))
+            .map_err(GitHubError::during(format!(
+                "failed to list the tree {sha} of {repository}"
+            )))
     }
 }
 
-fn parse_tree<'a>(body: &'a str, repository: &str, sha: &str) -> anyhow::Result<Tree<'a>> {
-    serde_json::from_str(body).with_context(|| {
-        format!("unexpected answer from GitHub for the tree {sha} of {repository}")
+fn parse_tree<'a>(body: &'a str, repository: &str, sha: &str) -> Result<Tree<'a>, GitHubError> {
+    serde_json::from_str(body).map_err(|source| GitHubError::Unexpected {
+        what: format!("the tree {sha} of {repository}"),
+        source,
     })
 }

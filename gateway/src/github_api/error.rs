@@ -1,0 +1,126 @@
+//! Why a GitHub API call, or setting up its client, failed.
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+
+/// A GitHub API failure; the message names the call, and the sources say why.
+#[derive(Debug, thiserror::Error)]
+pub enum GitHubError {
+    /// The environment's address or credentials cannot be used.
+    #[error("{what}")]
+    Setup {
+        /// What is wrong.
+        what: String,
+        /// The underlying error, if any.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    /// The call got no answer.
+    #[error("failed to call the GitHub API at {route}")]
+    Call {
+        /// The route called.
+        route: String,
+        /// Why.
+        #[source]
+        source: octocrab::Error,
+    },
+    /// The answer's body could not be read.
+    #[error("failed to read GitHub's answer for {route}")]
+    Read {
+        /// The route called.
+        route: String,
+        /// Why.
+        #[source]
+        source: octocrab::Error,
+    },
+    /// GitHub answered with an error (not a rate limit).
+    #[error("GitHub answered {status} for {route}: {message}")]
+    Status {
+        /// The route called.
+        route: String,
+        /// The answer's status.
+        status: StatusCode,
+        /// The answer's body.
+        message: String,
+    },
+    /// A rate limit lifts later than a call waits.
+    #[error(
+        "GitHub's rate limit for {route} lifts in {wait:?}, beyond the {max_wait:?} a call waits"
+    )]
+    RateLimited {
+        /// The route called.
+        route: String,
+        /// When the limit lifts.
+        wait: Duration,
+        /// How long a call waits in all.
+        max_wait: Duration,
+    },
+    /// The answer is not what the API documents.
+    #[error("unexpected answer from GitHub for {what}")]
+    Unexpected {
+        /// What was asked for.
+        what: String,
+        /// Why it does not parse.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A value that must be a commit SHA is not one.
+    #[error("{0:?} is not a commit SHA")]
+    NotASha(String),
+    /// GitHub cut short a listing of a single tree level.
+    #[error("GitHub cut short a single tree level of {repository} at {prefix:?}")]
+    TreeCut {
+        /// `owner/repo`.
+        repository: String,
+        /// The level's path prefix.
+        prefix: String,
+    },
+    /// A push's diff would take more calls than allowed.
+    #[error("the push touched more than {limit} directories of {repository}")]
+    TooManyDirectories {
+        /// `owner/repo`.
+        repository: String,
+        /// The most tree listings a diff may take.
+        limit: usize,
+    },
+    /// What was being done when the failure in `source` happened.
+    #[error("{what}")]
+    During {
+        /// What was being done.
+        what: String,
+        /// The failure.
+        #[source]
+        source: Box<GitHubError>,
+    },
+}
+
+impl GitHubError {
+    /// A setup failure without an underlying error.
+    pub(crate) fn setup(what: impl Into<String>) -> Self {
+        Self::Setup {
+            what: what.into(),
+            source: None,
+        }
+    }
+
+    /// A setup failure caused by `source`.
+    pub(crate) fn setup_from(
+        what: impl Into<String>,
+    ) -> impl FnOnce(Box<dyn std::error::Error + Send + Sync>) -> Self {
+        let what = what.into();
+        move |source| Self::Setup {
+            what,
+            source: Some(source),
+        }
+    }
+
+    /// Wraps a failure with what was being done.
+    pub(crate) fn during(what: impl Into<String>) -> impl FnOnce(Self) -> Self {
+        let what = what.into();
+        move |source| Self::During {
+            what,
+            source: Box::new(source),
+        }
+    }
+}
