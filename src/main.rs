@@ -19,7 +19,8 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 #[allow(clippy::large_enum_variant)] // parsed once, at startup
 enum Command {
-    /// Everything in one process on local storage: receiver, dispatcher and gateway.
+    /// Everything in one process on local storage: receiver, dispatcher, gateway (and the
+    /// resync of a path route).
     Dev(cmd::dev::DevArgs),
     /// The gRPC receiver clients enqueue keys through.
     Receiver(cmd::receiver::ReceiverArgs),
@@ -42,11 +43,17 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     logging::init();
     let shutdown = CancellationToken::new();
-    tokio::spawn(cancel_on_signal(shutdown.clone()));
-    let long_running = !matches!(
+    // Only the commands that watch `shutdown` take the signals over: for the others, Ctrl-C
+    // must go on ending the process at once.
+    let watches_shutdown = !matches!(
         cli.command,
         Command::Queue(_) | Command::Enqueue(_) | Command::Webhook(_)
-    ) && !matches!(&cli.command, Command::Resync(args) if args.once());
+    );
+    if watches_shutdown {
+        tokio::spawn(cancel_on_signal(shutdown.clone()));
+    }
+    let long_running =
+        watches_shutdown && !matches!(&cli.command, Command::Resync(args) if args.once());
     let result = match cli.command {
         Command::Dev(args) => cmd::dev::run(args, shutdown).await,
         Command::Receiver(args) => cmd::receiver::run(args, shutdown).await,

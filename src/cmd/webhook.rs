@@ -45,7 +45,12 @@ pub(crate) async fn run(args: WebhookArgs) -> anyhow::Result<()> {
         std::fs::read(&file).with_context(|| format!("failed to read {}", file.display()))?;
     let secret = secret.unwrap_or_else(|| DEV_SECRET.to_owned());
     let delivery = format!("{:032x}", rand::random::<u128>());
-    let response = reqwest::Client::new()
+    // GitHub gives a receiver 10 s; a replay waits a little longer before it gives up.
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .context("failed to set up the HTTP client")?;
+    let response = client
         .post(&url)
         .header("content-type", "application/json")
         .header("user-agent", "GitHub-Hookshot/reconcilers")

@@ -25,6 +25,14 @@ pub enum GitHubError {
         #[source]
         source: octocrab::Error,
     },
+    /// A try of the call took longer than allowed.
+    #[error("the GitHub API did not answer {route} within {after:?}")]
+    TimedOut {
+        /// The route called.
+        route: String,
+        /// The time allowed.
+        after: Duration,
+    },
     /// The answer's body could not be read.
     #[error("failed to read GitHub's answer for {route}")]
     Read {

@@ -4,6 +4,7 @@
 //! `GITHUB_APP_PRIVATE_KEY` or `GITHUB_APP_PRIVATE_KEY_FILE`, `GITHUB_INSTALLATION_ID`), or
 //! none (public repositories, at a low rate limit).
 
+mod call;
 mod error;
 mod trees;
 
@@ -11,13 +12,10 @@ pub use error::GitHubError;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use axum::http::{HeaderMap, StatusCode};
 use octocrab::Octocrab;
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
-use tracing::warn;
 
 /// A commit SHA as GitHub writes it (40 hex digits): anything else must not reach a URL.
 pub fn check_sha(sha: &str) -> Result<(), GitHubError> {
@@ -39,6 +37,8 @@ pub struct GitHubApi {
     max_wait: Duration,
     /// Calls made (answers received), rate-limited ones included; shared by clones.
     calls: Arc<AtomicU64>,
+    /// The most time one try of a call may take.
+    call_timeout: Duration,
 }
 
 /// A repository as GitHub names it.
@@ -138,6 +138,7 @@ impl GitHubApi {
             client,
             max_wait: DEFAULT_MAX_RATE_LIMIT_WAIT,
             calls: Arc::default(),
+            call_timeout: call::CALL_TIMEOUT,
         })
     }
 
@@ -149,68 +150,6 @@ impl GitHubApi {
     /// The calls this client (and its clones) made to the API so far.
     pub fn calls(&self) -> u64 {
         self.calls.load(Ordering::Relaxed)
-    }
-
-    /// GETs `route` (with its query) and parses the JSON answer.
-    async fn get_json<T: DeserializeOwned>(&self, route: &str) -> Result<T, GitHubError> {
-        let body = self.get_text(route).await?;
-        serde_json::from_str(&body).map_err(|source| GitHubError::Unexpected {
-            what: route.to_owned(),
-            source,
-        })
-    }
-
-    /// GETs `route` (with its query): the body of a success. A rate limit (403 or 429 with
-    /// `Retry-After`, or `X-RateLimit-Remaining: 0` and its reset time; a bare 429) is waited
-    /// out and the call made again, for up to `max_wait` in all; anything else that is not a
-    /// success fails with GitHub's message.
-    async fn get_text(&self, route: &str) -> Result<String, GitHubError> {
-        let mut waited = Duration::ZERO;
-        loop {
-            let response = self
-                .client
-                ._get(route)
-                .await
-                .map_err(|source| GitHubError::Call {
-                    route: route.to_owned(),
-                    source,
-                })?;
-            self.calls.fetch_add(1, Ordering::Relaxed);
-            let status = response.status();
-            let wait = rate_limit_wait(status, response.headers(), SystemTime::now());
-            let body = self
-                .client
-                .body_to_string(response)
-                .await
-                .map_err(|source| GitHubError::Read {
-                    route: route.to_owned(),
-                    source,
-                })?;
-            if status.is_success() {
-                return Ok(body);
-            }
-            match wait {
-                Some(wait) if waited + wait <= self.max_wait => {
-                    warn!(%route, ?wait, "GitHub rate limit: waiting it out");
-                    tokio::time::sleep(wait).await;
-                    waited += wait;
-                }
-                Some(wait) => {
-                    return Err(GitHubError::RateLimited {
-                        route: route.to_owned(),
-                        wait,
-                        max_wait: self.max_wait,
-                    });
-                }
-                None => {
-                    return Err(GitHubError::Status {
-                        route: route.to_owned(),
-                        status,
-                        message: body.trim().to_owned(),
-                    });
-                }
-            }
-        }
     }
 
     /// The repository: its name as GitHub spells it, its default branch.
@@ -245,117 +184,9 @@ fn client_failed(source: Box<dyn std::error::Error + Send + Sync>) -> GitHubErro
     GitHubError::setup_from("failed to set up the GitHub client")(source)
 }
 
-/// How long a GitHub answer asks to wait before calling again, if it is a rate limit.
-fn rate_limit_wait(status: StatusCode, headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    if status != StatusCode::FORBIDDEN && status != StatusCode::TOO_MANY_REQUESTS {
-        return None;
-    }
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    if let Some(seconds) = header("retry-after").and_then(|v| v.trim().parse::<u64>().ok()) {
-        return Some(Duration::from_secs(seconds.max(1)));
-    }
-    if header("x-ratelimit-remaining") == Some("0")
-        && let Some(reset) = header("x-ratelimit-reset").and_then(|v| v.parse::<u64>().ok())
-    {
-        let now = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-        return Some(Duration::from_secs(reset.saturating_sub(now) + 1));
-    }
-    // A secondary rate limit without a hint: GitHub asks for at least a minute.
-    (status == StatusCode::TOO_MANY_REQUESTS).then_some(Duration::from_secs(60))
-}
-
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    use axum::http::HeaderValue;
-    use axum::response::IntoResponse;
-
     use super::*;
-
-    #[test]
-    fn rate_limit_wait_should_read_githubs_hints() {
-        let now = UNIX_EPOCH + Duration::from_secs(1_000);
-        let headers = |pairs: &[(&'static str, &'static str)]| {
-            let mut h = HeaderMap::new();
-            for (n, v) in pairs {
-                h.insert(*n, HeaderValue::from_static(v));
-            }
-            h
-        };
-        let forbidden = StatusCode::FORBIDDEN;
-        assert_eq!(
-            rate_limit_wait(forbidden, &headers(&[("retry-after", "7")]), now),
-            Some(Duration::from_secs(7))
-        );
-        let exhausted = headers(&[
-            ("x-ratelimit-remaining", "0"),
-            ("x-ratelimit-reset", "1030"),
-        ]);
-        assert_eq!(
-            rate_limit_wait(forbidden, &exhausted, now),
-            Some(Duration::from_secs(31))
-        );
-        assert_eq!(
-            rate_limit_wait(forbidden, &headers(&[]), now),
-            None,
-            "a plain 403"
-        );
-        assert_eq!(
-            rate_limit_wait(StatusCode::TOO_MANY_REQUESTS, &headers(&[]), now),
-            Some(Duration::from_secs(60))
-        );
-        assert_eq!(
-            rate_limit_wait(StatusCode::NOT_FOUND, &exhausted, now),
-            None
-        );
-    }
-
-    #[tokio::test]
-    async fn calls_should_wait_out_a_rate_limit_and_fail_on_other_errors() {
-        let calls = Arc::new(AtomicUsize::new(0));
-        let seen = calls.clone();
-        let router = axum::Router::new()
-            .route(
-                "/repos/o/r",
-                axum::routing::get(move || {
-                    let seen = seen.clone();
-                    async move {
-                        if seen.fetch_add(1, Ordering::SeqCst) == 0 {
-                            (
-                                StatusCode::TOO_MANY_REQUESTS,
-                                [("retry-after", "1")],
-                                "slow down",
-                            )
-                                .into_response()
-                        } else {
-                            r#"{"full_name":"o/r","default_branch":"trunk"}"#.into_response()
-                        }
-                    }
-                }),
-            )
-            .route(
-                "/repos/o/missing",
-                axum::routing::get(|| async {
-                    (StatusCode::NOT_FOUND, r#"{"message":"Not Found"}"#)
-                }),
-            );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, router).await });
-        let api = GitHubApi::from_env(Some(&format!("http://{addr}"))).unwrap();
-        let started = std::time::Instant::now();
-        assert_eq!(api.default_branch("o/r").await.unwrap(), "trunk");
-        assert!(started.elapsed() >= Duration::from_secs(1), "it waited");
-        assert_eq!(calls.load(Ordering::SeqCst), 2);
-        let err = crate::error_chain(&api.default_branch("o/missing").await.unwrap_err());
-        assert!(err.contains("404") && err.contains("Not Found"), "{err}");
-        let impatient = api.with_max_rate_limit_wait(Duration::ZERO);
-        calls.store(0, Ordering::SeqCst);
-        let err = crate::error_chain(&impatient.default_branch("o/r").await.unwrap_err());
-        assert!(err.contains("rate limit"), "{err}");
-    }
 
     #[tokio::test]
     async fn branch_names_should_reach_github_as_written() {

@@ -1,0 +1,324 @@
+//! One GET against the GitHub API, made until it answers: rate limits waited out (within a
+//! bound), server errors, dropped connections and stalled calls tried again a few times, and
+//! every try bounded in time so that nothing waits on GitHub forever.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::http::{HeaderMap, StatusCode};
+use serde::de::DeserializeOwned;
+use tracing::warn;
+
+use super::{GitHubApi, GitHubError};
+
+/// The most time one try (the answer's body included) may take: a 100,000-entry tree is some
+/// 15 MB of JSON.
+pub(super) const CALL_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Tries of a call that fails for a reason that may pass (a 5xx, a dropped connection, a
+/// stalled call); the waits between them double from [`FIRST_RETRY`].
+const TRANSIENT_TRIES: u32 = 3;
+const FIRST_RETRY: Duration = Duration::from_secs(1);
+
+/// How long GitHub asks a client to wait after a secondary rate limit that gives no hint.
+const SECONDARY_LIMIT_WAIT: Duration = Duration::from_secs(60);
+
+/// What one try got: the status, the headers and the body.
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl GitHubApi {
+    /// GETs `route` (with its query) and parses the JSON answer.
+    pub(super) async fn get_json<T: DeserializeOwned>(
+        &self,
+        route: &str,
+    ) -> Result<T, GitHubError> {
+        let body = self.get_text(route).await?;
+        serde_json::from_str(&body).map_err(|source| GitHubError::Unexpected {
+            what: route.to_owned(),
+            source,
+        })
+    }
+
+    /// GETs `route` (with its query): the body of a success. A rate limit (403 or 429 with
+    /// `Retry-After`, or `X-RateLimit-Remaining: 0` and its reset time; a secondary limit
+    /// without either: a minute) is waited out and the call made again, for up to `max_wait`
+    /// in all; a 5xx, a failed connection or a try over [`CALL_TIMEOUT`] is tried again up to
+    /// [`TRANSIENT_TRIES`] times; anything else fails with GitHub's message.
+    pub(super) async fn get_text(&self, route: &str) -> Result<String, GitHubError> {
+        let mut waited = Duration::ZERO;
+        let mut failures = 0;
+        let mut retry_in = FIRST_RETRY;
+        loop {
+            let transient = match self.try_once(route).await {
+                Err(e) => e,
+                Ok(answer) if answer.status.is_success() => return Ok(answer.body),
+                Ok(answer) if answer.status.is_server_error() => GitHubError::Status {
+                    route: route.to_owned(),
+                    status: answer.status,
+                    message: answer.body.trim().to_owned(),
+                },
+                Ok(answer) => {
+                    let wait = rate_limit_wait(
+                        answer.status,
+                        &answer.headers,
+                        &answer.body,
+                        SystemTime::now(),
+                    );
+                    match wait {
+                        Some(wait) if waited + wait <= self.max_wait => {
+                            warn!(%route, ?wait, "GitHub rate limit: waiting it out");
+                            tokio::time::sleep(wait).await;
+                            waited += wait;
+                            continue;
+                        }
+                        Some(wait) => {
+                            return Err(GitHubError::RateLimited {
+                                route: route.to_owned(),
+                                wait,
+                                max_wait: self.max_wait,
+                            });
+                        }
+                        None => {
+                            return Err(GitHubError::Status {
+                                route: route.to_owned(),
+                                status: answer.status,
+                                message: answer.body.trim().to_owned(),
+                            });
+                        }
+                    }
+                }
+            };
+            failures += 1;
+            if failures >= TRANSIENT_TRIES {
+                return Err(transient);
+            }
+            warn!(%route, error = %crate::error_chain(&transient), ?retry_in, "GitHub call failed: trying again");
+            tokio::time::sleep(retry_in).await;
+            retry_in *= 2;
+        }
+    }
+
+    /// One try, bounded by the client's call timeout.
+    async fn try_once(&self, route: &str) -> Result<Answer, GitHubError> {
+        let attempt = async {
+            let response = self
+                .client
+                ._get(route)
+                .await
+                .map_err(|source| GitHubError::Call {
+                    route: route.to_owned(),
+                    source,
+                })?;
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            let status = response.status();
+            let headers = response.headers().clone();
+            let body = self
+                .client
+                .body_to_string(response)
+                .await
+                .map_err(|source| GitHubError::Read {
+                    route: route.to_owned(),
+                    source,
+                })?;
+            Ok(Answer {
+                status,
+                headers,
+                body,
+            })
+        };
+        tokio::time::timeout(self.call_timeout, attempt)
+            .await
+            .unwrap_or_else(|_| {
+                Err(GitHubError::TimedOut {
+                    route: route.to_owned(),
+                    after: self.call_timeout,
+                })
+            })
+    }
+}
+
+/// How long a GitHub answer asks to wait before calling again, if it is a rate limit.
+fn rate_limit_wait(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &str,
+    now: SystemTime,
+) -> Option<Duration> {
+    if status != StatusCode::FORBIDDEN && status != StatusCode::TOO_MANY_REQUESTS {
+        return None;
+    }
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(seconds) = header("retry-after").and_then(|v| v.trim().parse::<u64>().ok()) {
+        return Some(Duration::from_secs(seconds.max(1)));
+    }
+    if header("x-ratelimit-remaining") == Some("0")
+        && let Some(reset) = header("x-ratelimit-reset").and_then(|v| v.parse::<u64>().ok())
+    {
+        let now = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        return Some(Duration::from_secs(reset.saturating_sub(now) + 1));
+    }
+    // A secondary rate limit without a hint (a 429, or a 403 that says so): GitHub asks for
+    // at least a minute. Any other 403 is a refusal.
+    let says_rate_limit = body.to_ascii_lowercase().contains("rate limit");
+    (status == StatusCode::TOO_MANY_REQUESTS || says_rate_limit).then_some(SECONDARY_LIMIT_WAIT)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use axum::http::HeaderValue;
+    use axum::response::IntoResponse;
+
+    use super::*;
+
+    /// Serves `router` on a loopback port; a client of it.
+    async fn api_of(router: axum::Router) -> GitHubApi {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        GitHubApi::from_env(Some(&format!("http://{addr}"))).unwrap()
+    }
+
+    /// A route that answers with `first` the first `times` calls, then with `then`; and the
+    /// count of its calls.
+    fn flaky(
+        times: usize,
+        first: fn() -> axum::response::Response,
+        then: &'static str,
+    ) -> (axum::routing::MethodRouter, Arc<AtomicUsize>) {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let seen = calls.clone();
+        let route = axum::routing::get(move || {
+            let seen = seen.clone();
+            async move {
+                if seen.fetch_add(1, Ordering::SeqCst) < times {
+                    first()
+                } else {
+                    then.into_response()
+                }
+            }
+        });
+        (route, calls)
+    }
+
+    const REPO: &str = r#"{"full_name":"o/r","default_branch":"trunk"}"#;
+
+    #[test]
+    fn rate_limit_wait_should_read_githubs_hints() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_000);
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut h = HeaderMap::new();
+            for (n, v) in pairs {
+                h.insert(*n, HeaderValue::from_static(v));
+            }
+            h
+        };
+        let forbidden = StatusCode::FORBIDDEN;
+        let wait = |status, headers: &HeaderMap, body| rate_limit_wait(status, headers, body, now);
+        assert_eq!(
+            wait(forbidden, &headers(&[("retry-after", "7")]), ""),
+            Some(Duration::from_secs(7))
+        );
+        let exhausted = headers(&[
+            ("x-ratelimit-remaining", "0"),
+            ("x-ratelimit-reset", "1030"),
+        ]);
+        assert_eq!(
+            wait(forbidden, &exhausted, ""),
+            Some(Duration::from_secs(31))
+        );
+        let refused = r#"{"message":"Resource not accessible by integration"}"#;
+        assert_eq!(wait(forbidden, &headers(&[]), refused), None, "a plain 403");
+        let secondary = r#"{"message":"You have exceeded a secondary rate limit."}"#;
+        assert_eq!(
+            wait(forbidden, &headers(&[]), secondary),
+            Some(SECONDARY_LIMIT_WAIT)
+        );
+        assert_eq!(
+            wait(StatusCode::TOO_MANY_REQUESTS, &headers(&[]), ""),
+            Some(SECONDARY_LIMIT_WAIT)
+        );
+        assert_eq!(wait(StatusCode::NOT_FOUND, &exhausted, secondary), None);
+    }
+
+    #[tokio::test]
+    async fn calls_should_wait_out_a_rate_limit_and_fail_on_other_errors() {
+        fn limited() -> axum::response::Response {
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", "1")],
+                "slow down",
+            )
+                .into_response()
+        }
+        let (route, calls) = flaky(1, limited, REPO);
+        let router = axum::Router::new().route("/repos/o/r", route).route(
+            "/repos/o/missing",
+            axum::routing::get(|| async { (StatusCode::NOT_FOUND, r#"{"message":"Not Found"}"#) }),
+        );
+        let api = api_of(router).await;
+        let started = std::time::Instant::now();
+        assert_eq!(api.default_branch("o/r").await.unwrap(), "trunk");
+        assert!(started.elapsed() >= Duration::from_secs(1), "it waited");
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        let before = api.calls();
+        let err = crate::error_chain(&api.default_branch("o/missing").await.unwrap_err());
+        assert!(err.contains("404") && err.contains("Not Found"), "{err}");
+        assert_eq!(api.calls(), before + 1, "a 404 is not tried again");
+        let impatient = api.with_max_rate_limit_wait(Duration::ZERO);
+        calls.store(0, Ordering::SeqCst);
+        let err = impatient.default_branch("o/r").await.unwrap_err();
+        assert!(crate::error_chain(&err).contains("rate limit"), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn server_errors_should_be_tried_again_a_few_times() {
+        fn broken() -> axum::response::Response {
+            (StatusCode::BAD_GATEWAY, "upstream hiccup").into_response()
+        }
+        let (route, calls) = flaky(TRANSIENT_TRIES as usize - 1, broken, REPO);
+        let api = api_of(axum::Router::new().route("/repos/o/r", route)).await;
+        assert_eq!(api.default_branch("o/r").await.unwrap(), "trunk");
+        assert_eq!(calls.load(Ordering::SeqCst), TRANSIENT_TRIES as usize);
+        let (route, calls) = flaky(usize::MAX, broken, REPO);
+        let api = api_of(axum::Router::new().route("/repos/o/r", route)).await;
+        let err = crate::error_chain(&api.default_branch("o/r").await.unwrap_err());
+        assert!(
+            err.contains("502") && err.contains("upstream hiccup"),
+            "{err}"
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), TRANSIENT_TRIES as usize);
+    }
+
+    #[tokio::test]
+    async fn a_stalled_call_should_time_out_and_be_tried_again() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let seen = calls.clone();
+        let route = axum::routing::get(move || {
+            let seen = seen.clone();
+            async move {
+                if seen.fetch_add(1, Ordering::SeqCst) == 0 {
+                    // Never answers within the call timeout.
+                    std::future::pending::<()>().await;
+                }
+                REPO
+            }
+        });
+        let api = GitHubApi {
+            call_timeout: Duration::from_millis(300),
+            ..api_of(axum::Router::new().route("/repos/o/r", route)).await
+        };
+        assert_eq!(api.default_branch("o/r").await.unwrap(), "trunk");
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            2,
+            "the stalled try, then one more"
+        );
+    }
+}
