@@ -94,7 +94,8 @@ impl WebhookSecretArgs {
 /// The HTTP and gRPC listen addresses.
 #[derive(Debug, Args)]
 pub(crate) struct ListenArgs {
-    /// HTTP address (health, metrics, dispatch triggers). Default 127.0.0.1:8080, or
+    /// HTTP address: /healthz, /metrics, and what the command serves over HTTP (a
+    /// dispatcher's triggers, a gateway's /webhook and /events). Default 127.0.0.1:8080, or
     /// 0.0.0.0:$PORT when PORT is set.
     #[arg(long, env = "WORKQUEUE_LISTEN")]
     listen: Option<SocketAddr>,
@@ -124,10 +125,19 @@ impl GrpcListenArgs {
 }
 
 fn resolve_addr(flag: Option<SocketAddr>, default: &str) -> anyhow::Result<SocketAddr> {
+    address(flag, std::env::var("PORT").ok().as_deref(), default)
+}
+
+/// The flag's address, else every interface on `port` (Cloud Run's `PORT`), else `default`.
+fn address(
+    flag: Option<SocketAddr>,
+    port: Option<&str>,
+    default: &str,
+) -> anyhow::Result<SocketAddr> {
     if let Some(addr) = flag {
         return Ok(addr);
     }
-    if let Ok(port) = std::env::var("PORT") {
+    if let Some(port) = port {
         let port: u16 = port
             .parse()
             .with_context(|| format!("PORT={port:?} is not a port number"))?;
@@ -207,5 +217,29 @@ impl DispatchArgs {
             pass_interval: self.pass_interval.unwrap_or(pass),
             ..DispatcherConfig::default()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_should_mean_every_interface_unless_a_flag_says_otherwise() {
+        let flag: SocketAddr = "127.0.0.1:9000".parse().unwrap();
+        let default = "127.0.0.1:8080";
+        assert_eq!(address(Some(flag), Some("8081"), default).unwrap(), flag);
+        assert_eq!(
+            address(None, Some("8081"), default).unwrap(),
+            "0.0.0.0:8081".parse::<SocketAddr>().unwrap()
+        );
+        assert_eq!(
+            address(None, None, default).unwrap(),
+            default.parse::<SocketAddr>().unwrap()
+        );
+        let err = address(None, Some("http"), default)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("PORT=\"http\" is not a port number"), "{err}");
     }
 }

@@ -94,11 +94,17 @@ async fn dev_should_take_a_replayed_delivery_to_the_reconciler() {
         },
     )
     .await;
-    assert_eq!(
-        seen.0.lock().unwrap().len(),
-        1,
-        "the refused delivery enqueued nothing"
-    );
+    assert_eq!(seen.0.lock().unwrap().len(), 1);
+    // The refused delivery has the same key as the accepted one, so the counts tell that it
+    // enqueued nothing, not the deduplicated queue.
+    let (_, metrics) = http_get(http, "/metrics").await.expect("metrics");
+    for line in [
+        "gateway_webhook_deliveries_total{event=\"pull_request\",outcome=\"unauthorized\"} 1",
+        "gateway_webhook_deliveries_total{event=\"pull_request\",outcome=\"enqueued\"} 1",
+        "gateway_keys_total{route=\"extension\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
     stop.cancel();
     let _ = serving.await;
 }

@@ -107,7 +107,7 @@ async fn dispatchers_should_share_storage_safely_and_survive_sigkill(backend: Te
                 "--batch-size",
                 "3",
                 "--lease",
-                "2s",
+                "5s",
                 "--poll-interval",
                 "50ms",
                 "--pass-interval",
@@ -138,7 +138,10 @@ async fn dispatchers_should_share_storage_safely_and_survive_sigkill(backend: Te
             })
             .await
             .unwrap();
-        tokio::time::sleep(Duration::from_millis(3)).await;
+        // A burst first, so that demand stays over the limit a while; then a trickle.
+        if i >= 30 {
+            tokio::time::sleep(Duration::from_millis(3)).await;
+        }
     }
     eventually(
         "every key to run once and the queue to drain",

@@ -207,7 +207,7 @@ async fn scheduled_resyncs_should_serve_their_metrics() {
         "{metrics}"
     );
 
-    // dev with a path route runs the resync too, and says so on /metrics.
+    // dev with a path route runs the resync too, on its schedule.
     let storage = TestStorage::dir();
     let (dev_http, dev_grpc) = (free_addr(), free_addr());
     let _dev = storage.reconcilers(
@@ -226,9 +226,25 @@ async fn scheduled_resyncs_should_serve_their_metrics() {
             "a/(.+)",
             "--github-api",
             &github,
+            "--resync-schedule",
+            "* * * * * *",
         ],
     );
     wait_healthy(dev_http).await;
-    let (_, metrics) = http_get(dev_http, "/metrics").await.expect("metrics");
-    assert!(metrics.contains("resync_runs_total"), "{metrics}");
+    eventually(
+        "dev's scheduled resync",
+        Duration::from_secs(30),
+        async || {
+            let (_, metrics) = http_get(dev_http, "/metrics").await?;
+            metrics
+                .lines()
+                .find(|l| l.starts_with(r#"resync_runs_total{result="success"}"#))?
+                .rsplit(' ')
+                .next()?
+                .parse::<u64>()
+                .ok()
+                .filter(|runs| *runs >= 1)
+        },
+    )
+    .await;
 }

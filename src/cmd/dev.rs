@@ -43,6 +43,10 @@ pub(crate) struct DevArgs {
     /// above 24, whole days).
     #[arg(long, env = "RESYNC_PERIOD_HOURS", default_value_t = 24)]
     period_hours: u32,
+    /// When to sweep, as a cron expression with seconds first (UTC), instead of the period's
+    /// schedule.
+    #[arg(long, env = "RESYNC_SCHEDULE")]
+    resync_schedule: Option<String>,
 }
 
 pub(crate) async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -72,6 +76,7 @@ pub(crate) async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::R
     }
     let routes = args.routes;
     let period_hours = args.period_hours;
+    let resync_schedule = args.resync_schedule.clone();
     let resync_shutdown = shutdown.clone();
     let service = Service {
         extra_http: Some(Box::new(move |queue, registry| {
@@ -83,6 +88,7 @@ pub(crate) async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::R
                     repository,
                     patterns,
                     period_hours,
+                    resync_schedule,
                     routes.github_api.as_deref(),
                     local.clone(),
                 )?;

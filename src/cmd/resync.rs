@@ -134,6 +134,7 @@ pub(crate) fn dev_sweep(
     repository: &str,
     path_patterns: &[String],
     period_hours: u32,
+    schedule: Option<String>,
     github_api: Option<&str>,
     workqueue: Arc<dyn Enqueue>,
 ) -> anyhow::Result<(Sweep, String)> {
@@ -143,7 +144,7 @@ pub(crate) fn dev_sweep(
         period_hours,
         github_api: github_api.map(str::to_owned),
         concurrency: DEFAULT_CONCURRENCY,
-        schedule: None,
+        schedule,
     };
     Ok((args.sweep(workqueue)?, args.schedule()?))
 }

@@ -36,6 +36,9 @@ impl Proc {
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
             )
+            // Loopback calls stay on loopback, whatever proxy the environment names.
+            .env("NO_PROXY", "127.0.0.1,localhost")
+            .env("no_proxy", "127.0.0.1,localhost")
             .stdin(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("failed to start {name}: {e}"));

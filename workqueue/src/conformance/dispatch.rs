@@ -59,10 +59,11 @@ impl Reconciler for Recorder {
     }
 }
 
-/// Two dispatchers with a limit of 5 share the storage while keys (some repeated) arrive every
-/// few milliseconds: never more than 5 run at once, never one key twice at once, all run.
+/// Two dispatchers with a limit of 5 share the storage while a burst of keys waits and more
+/// (some repeated) arrive every few milliseconds: never more than 5 run at once, never one key
+/// twice at once, all run.
 pub async fn dispatchers_should_hold_the_global_limit_and_never_overlap_a_key(f: Fixture) {
-    let watch = Arc::new(Recorder::new(Duration::from_millis(15)));
+    let watch = Arc::new(Recorder::new(Duration::from_millis(50)));
     let config = DispatcherConfig {
         concurrency: 5,
         batch_size: 5,
@@ -84,11 +85,14 @@ pub async fn dispatchers_should_hold_the_global_limit_and_never_overlap_a_key(f:
     }
     let queue = Queue::new(f.storage.clone(), QueueConfig::default());
     let mut distinct = HashSet::new();
+    // A burst first, four times the limit, so that demand stays over the limit a while.
     for i in 0..60 {
         let key = format!("key-{}", i % 45);
         distinct.insert(key.clone());
         queue.enqueue(&key, i % 3, Duration::ZERO).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(3)).await;
+        if i >= 20 {
+            tokio::time::sleep(Duration::from_millis(3)).await;
+        }
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {

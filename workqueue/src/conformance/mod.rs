@@ -83,9 +83,16 @@ impl Fixture {
 }
 
 /// Generates one `#[tokio::test]` per conformance case, each on a fresh fixture from
-/// `$fixture` (an expression evaluating to a future of [`Fixture`]).
+/// `$fixture` (an expression evaluating to a future of [`Fixture`]); `durable $fixture` adds
+/// the cases of a store that outlives its process (the fixture must be reopenable).
 #[macro_export]
 macro_rules! conformance_suite {
+    (durable $fixture:expr) => {
+        $crate::conformance_suite!($fixture);
+        $crate::conformance_suite!(@cases $fixture;
+            durable_backend_should_keep_keys_across_instances,
+        );
+    };
     ($fixture:expr) => {
         $crate::conformance_suite!(@cases $fixture;
             storage_create_should_refuse_an_existing_name,
@@ -113,7 +120,6 @@ macro_rules! conformance_suite {
             lost_claim_should_refuse_to_complete,
             lost_claim_should_cancel_its_token,
             release_should_keep_attempts,
-            durable_backend_should_keep_keys_across_instances,
             claim_should_run_a_key_whose_write_landed_but_failed,
             claim_should_run_a_key_whose_write_landed_as_a_conflict,
             claim_should_keep_a_key_whose_write_failed,
@@ -259,10 +265,10 @@ mod memory {
 
 #[cfg(test)]
 mod dir {
-    crate::conformance_suite!(super::Fixture::dir());
+    crate::conformance_suite!(durable super::Fixture::dir());
 }
 
 #[cfg(test)]
 mod gcs {
-    crate::conformance_suite!(super::Fixture::gcs_emulator());
+    crate::conformance_suite!(durable super::Fixture::gcs_emulator());
 }

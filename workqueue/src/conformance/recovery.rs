@@ -117,7 +117,7 @@ pub async fn lost_claim_should_refuse_to_complete(f: Fixture) {
 
 /// The heartbeat notices a lost claim and fires the token, so the run stops.
 pub async fn lost_claim_should_cancel_its_token(f: Fixture) {
-    let lease = Duration::from_millis(600);
+    let lease = Duration::from_secs(2);
     let config = QueueConfig { lease, ..config(0) };
     let queue = Queue::with_parts(
         f.storage.clone(),
@@ -128,8 +128,17 @@ pub async fn lost_claim_should_cancel_its_token(f: Fixture) {
     queue.enqueue("k", 0, Duration::ZERO).await.unwrap();
     let claim = queue.start(1, 1).await.unwrap().pop().unwrap();
     let token = claim.cancelled();
-    // Renewals keep it alive well past one lease.
-    tokio::time::sleep(lease * 2).await;
+    // Renewals keep it alive past its first lease: wait (on the real clock the heartbeat runs
+    // on) until that lease is over and the stored one has moved beyond it.
+    let first_lease = lease_of(&queue).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while SystemTime::now() <= first_lease || lease_of(&queue).await <= SystemTime::now() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the lease was never renewed past {first_lease:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert!(!token.is_cancelled(), "the heartbeat keeps the claim");
     // Another dispatcher whose clock runs an hour ahead sees the lease lapsed and takes over.
     let ahead = Arc::new(ManualClock::new(
@@ -157,6 +166,12 @@ pub async fn lost_claim_should_cancel_its_token(f: Fixture) {
     ));
 }
 
+/// The stored lease of the one key in progress.
+async fn lease_of(queue: &Queue) -> SystemTime {
+    let snapshot = queue.snapshot().await.unwrap();
+    snapshot.in_progress[0].record.lease_expires
+}
+
 /// A key handed back at shutdown keeps its attempt count.
 pub async fn release_should_keep_attempts(f: Fixture) {
     let h = Harness::new(f.storage, 0);
@@ -179,7 +194,10 @@ pub async fn release_should_keep_attempts(f: Fixture) {
 
 /// A durable backend keeps queued, running and dead keys for a new instance.
 pub async fn durable_backend_should_keep_keys_across_instances(f: Fixture) {
-    let Some(reopen) = &f.reopen else { return };
+    let reopen = f
+        .reopen
+        .as_ref()
+        .expect("a durable fixture can be reopened");
     let h = Harness::new(f.storage.clone(), 1);
     h.enqueue("running", 0).await;
     h.enqueue("dead", 0).await;
