@@ -19,6 +19,26 @@ pub struct Emulator {
     pub endpoint: String,
 }
 
+/// The status of `GET /storage/v1/b/BUCKET` on a loopback port; `None` when nothing answers.
+/// (A few lines of HTTP/1.1 by hand: the conformance fixtures carry no HTTP client.)
+async fn bucket_status(port: u16, bucket: &str) -> Option<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
+    let request = format!(
+        "GET /storage/v1/b/{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.ok()?;
+    String::from_utf8_lossy(&answer)
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
 impl Drop for Emulator {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -61,9 +81,15 @@ impl Emulator {
     }
 
     /// Starts an emulator with in-memory storage and waits until it answers. A port taken
-    /// between choosing and binding it (tests run in parallel) makes the server exit: then it
-    /// tries another.
+    /// between choosing and binding it (tests run in parallel) makes the server exit, or leaves
+    /// another test's server answering there: each server is started with a bucket of its own
+    /// to tell them apart, and on a port that is not its own, another port is tried.
     pub async fn start() -> Self {
+        let seed = tempfile::tempdir().expect("a temporary directory");
+        let identity = format!("emulator-{:016x}", rand::random::<u64>());
+        std::fs::create_dir(seed.path().join(&identity)).expect("the identity bucket");
+        std::fs::write(seed.path().join(&identity).join("marker"), b"")
+            .expect("the identity object");
         for _ in 0..5 {
             let port = std::net::TcpListener::bind("127.0.0.1:0")
                 .unwrap()
@@ -81,6 +107,8 @@ impl Emulator {
                     "-log-level",
                     "error",
                 ])
+                .arg("-data")
+                .arg(seed.path())
                 .args(["-port", &port.to_string()])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
@@ -90,15 +118,16 @@ impl Emulator {
                 child,
                 endpoint: format!("http://127.0.0.1:{port}"),
             };
-            if emulator.ready(port).await {
+            if emulator.ready(port, &identity).await {
                 return emulator;
             }
         }
         panic!("fake-gcs-server did not start on a free port in five tries");
     }
 
-    /// Waits until this server (not another one on the port) answers; false if it exited.
-    async fn ready(&mut self, port: u16) -> bool {
+    /// Waits until this server answers on `port`, told from another one there by its
+    /// `identity` bucket; false if it exited or another server has the port.
+    async fn ready(&mut self, port: u16, identity: &str) -> bool {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
             if self
@@ -109,17 +138,10 @@ impl Emulator {
             {
                 return false;
             }
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                // A server that lost the port exits at once; give it the time to.
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                return self
-                    .child
-                    .try_wait()
-                    .expect("poll fake-gcs-server")
-                    .is_none();
+            match bucket_status(port, identity).await {
+                Some(200) => return true,
+                Some(_) => return false,
+                None => {}
             }
             assert!(
                 tokio::time::Instant::now() < deadline,

@@ -147,6 +147,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_missing_token_should_fail_the_attempt_clearly() {
+        // Nothing listens there once the listener is gone: the token fetch is refused at once.
         let unreachable = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -170,7 +171,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn https_addresses_should_get_tls_and_an_audience() {
+    async fn https_addresses_should_get_id_tokens_for_their_audience() {
         assert_eq!(
             audience_of("https://rec-abc.a.run.app/some/path"),
             "https://rec-abc.a.run.app"
