@@ -28,7 +28,7 @@ pub struct ResyncMetrics {
 impl ResyncMetrics {
     /// Adds the metrics to `registry`.
     pub fn register(&self, registry: &mut Registry) {
-        // Both results from the start, so a dashboard sees zeros rather than no series.
+        // Every result from the start, so a dashboard sees zeros rather than no series.
         for result in ["success", "failure", "skipped"] {
             let _ = self.runs.get_or_create(&RunLabels { result });
         }

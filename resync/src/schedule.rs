@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 use tokio_util::sync::CancellationToken;
@@ -87,29 +87,60 @@ impl Drop for Running {
     }
 }
 
+/// How long a scheduled sweep that failed waits before each new try: a passing outage of
+/// GitHub or the workqueue then costs minutes, not a period.
+pub const RETRY_WAITS: [Duration; 3] = [
+    Duration::from_secs(60),
+    Duration::from_secs(5 * 60),
+    Duration::from_secs(15 * 60),
+];
+
 /// Runs `sweep` on `schedule` (a cron expression with seconds first, in UTC: the period's
-/// [`Period::cron`](crate::Period::cron) unless overridden) until `shutdown`. A run still
-/// going when the next is due makes that one skip (logged and counted).
+/// [`Period::cron`](crate::Period::cron) unless overridden) until `shutdown`, a failed sweep
+/// tried again after each of [`RETRY_WAITS`]. A run still going (or waiting to try again)
+/// when the next is due makes that one skip (logged and counted).
 pub async fn run(
     sweep: Arc<Sweep>,
     schedule: &str,
     metrics: ResyncMetrics,
     shutdown: CancellationToken,
 ) -> Result<(), ScheduleError> {
+    run_retrying(sweep, schedule, &RETRY_WAITS, metrics, shutdown).await
+}
+
+/// [`run`], a failed sweep tried again after each of `retry_waits`.
+pub async fn run_retrying(
+    sweep: Arc<Sweep>,
+    schedule: &str,
+    retry_waits: &[Duration],
+    metrics: ResyncMetrics,
+    shutdown: CancellationToken,
+) -> Result<(), ScheduleError> {
+    let retry_waits: Arc<[Duration]> = retry_waits.into();
     let mut scheduler = JobScheduler::new()
         .await
         .map_err(scheduler_failed("start"))?;
     let running = Arc::new(AtomicBool::new(false));
     let job = Job::new_async(schedule, move |_, _| {
         let (sweep, metrics, running) = (sweep.clone(), metrics.clone(), running.clone());
+        let retry_waits = retry_waits.clone();
         Box::pin(async move {
             let Some(_running) = Running::start(&running) else {
                 warn!(repository = %sweep.repository(), "the previous resync is still running: skipping this one");
                 metrics.skipped();
                 return;
             };
-            // The outcome is logged and counted; the schedule goes on either way.
-            let _ = run_once(&sweep, &metrics).await;
+            // Each outcome is logged and counted; the schedule goes on either way.
+            if run_once(&sweep, &metrics).await.is_ok() {
+                return;
+            }
+            for (i, wait) in retry_waits.iter().enumerate() {
+                warn!(repository = %sweep.repository(), ?wait, retry = i + 1, "trying the resync again");
+                tokio::time::sleep(*wait).await;
+                if run_once(&sweep, &metrics).await.is_ok() {
+                    return;
+                }
+            }
         })
     })
     .map_err(|source| ScheduleError::Invalid {

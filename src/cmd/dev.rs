@@ -49,6 +49,7 @@ pub(crate) struct DevArgs {
     resync_schedule: Option<String>,
 }
 
+/// Runs receiver, dispatcher and gateway (and a path route's resync) in one process until `shutdown`.
 pub(crate) async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
     let storage = args.storage.resolve(Some("file://.reconcilers"))?;
     let reconciler: Arc<dyn Reconciler> = match &args.reconciler {

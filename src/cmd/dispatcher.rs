@@ -24,6 +24,7 @@ pub(crate) struct DispatcherArgs {
     dispatch: DispatchArgs,
 }
 
+/// Dispatches due keys to the reconciler until `shutdown`.
 pub(crate) async fn run(args: DispatcherArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
     let storage = args.storage.resolve(None)?;
     let reconciler = Arc::new(RemoteReconciler::new(

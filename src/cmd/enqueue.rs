@@ -25,6 +25,7 @@ pub(crate) struct EnqueueArgs {
     delay: Duration,
 }
 
+/// Enqueues the keys through the receiver, one call each.
 pub(crate) async fn run(args: EnqueueArgs) -> anyhow::Result<()> {
     let client = ServiceClient::new(&args.workqueue.url, Duration::from_secs(30))?;
     let delay_seconds =

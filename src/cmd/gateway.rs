@@ -165,6 +165,7 @@ pub(crate) struct GatewayArgs {
     check: bool,
 }
 
+/// Serves the gateway until `shutdown` (or, with `--check`, prints the routes and exits).
 pub(crate) async fn run(args: GatewayArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
     if args.check {
         for route in args.routes.routes()? {

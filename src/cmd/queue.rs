@@ -35,6 +35,7 @@ enum QueueCommand {
     Migrate,
 }
 
+/// Runs one `queue` subcommand against the storage.
 pub(crate) async fn run(args: QueueArgs) -> anyhow::Result<()> {
     let url = args.storage.resolve(None)?;
     let storage = url

@@ -18,6 +18,7 @@ pub(crate) struct ReceiverArgs {
     listen: ListenArgs,
 }
 
+/// Serves the gRPC receiver until `shutdown`.
 pub(crate) async fn run(args: ReceiverArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
     let service = Service {
         extra_http: None,

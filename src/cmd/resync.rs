@@ -95,6 +95,7 @@ impl ResyncArgs {
     }
 }
 
+/// Sweeps once (`--once`), or on the schedule until `shutdown`.
 pub(crate) async fn run(args: ResyncArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
     let workqueue = args.workqueue.remote()?;
     let sweep = args.sweep.sweep(workqueue)?;

@@ -34,6 +34,7 @@ enum WebhookCommand {
     },
 }
 
+/// Posts the payload as GitHub would and reports the answer.
 pub(crate) async fn run(args: WebhookArgs) -> anyhow::Result<()> {
     let WebhookCommand::Send {
         file,
