@@ -121,6 +121,8 @@ pub async fn run_retrying(
         .await
         .map_err(scheduler_failed("start"))?;
     let running = Arc::new(AtomicBool::new(false));
+    let running_at_shutdown = running.clone();
+    let repository = sweep.repository().to_owned();
     let job = Job::new_async(schedule, move |_, _| {
         let (sweep, metrics, running) = (sweep.clone(), metrics.clone(), running.clone());
         let retry_waits = retry_waits.clone();
@@ -154,6 +156,10 @@ pub async fn run_retrying(
     scheduler.start().await.map_err(scheduler_failed("start"))?;
     info!(%schedule, "resync scheduled (UTC)");
     shutdown.cancelled().await;
+    if running_at_shutdown.load(Ordering::Acquire) {
+        // Not waited for: a sweep can take minutes, and stopping it loses nothing stored.
+        warn!(%repository, "a resync was running at shutdown: the keys it stored are kept, the rest come with the next sweep");
+    }
     scheduler
         .shutdown()
         .await

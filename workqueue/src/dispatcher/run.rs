@@ -153,10 +153,12 @@ mod tests {
         }
     }
 
-    /// Runs `answer` for one key until the key is queued again, and returns its state.
+    /// Runs `answer` for one key until the key is queued again, and returns its state and the
+    /// times before the key was enqueued and after it was seen queued again (the run, and so
+    /// the time its due time counts from, lies between).
     async fn requeued_after(
         answer: fn() -> Result<Action, ReconcileError>,
-    ) -> (KeyState, SystemTime) {
+    ) -> (KeyState, SystemTime, SystemTime) {
         let queue = Queue::new(Arc::new(MemoryStorage::new()), QueueConfig::default());
         let config = DispatcherConfig {
             poll_interval: Duration::from_millis(10),
@@ -181,38 +183,42 @@ mod tests {
             assert!(Instant::now() < deadline, "the key was not requeued");
             tokio::time::sleep(Duration::from_millis(5)).await;
         };
+        let seen = SystemTime::now();
         shutdown.cancel();
         running.await.unwrap();
-        (state, started)
+        (state, started, seen)
     }
 
     #[tokio::test]
     async fn floor_answers_should_be_capped_at_one_hour() {
-        let (state, started) =
+        let (state, started, seen) =
             requeued_after(|| Ok(Action::requeue_floor(Duration::from_secs(7200)))).await;
-        let floor = state.not_before.unwrap().duration_since(started).unwrap();
+        let floor = state.not_before.unwrap();
+        // Stored in whole milliseconds, so a millisecond either way.
+        let ms = Duration::from_millis(1);
         assert!(
-            floor <= MAX_FLOOR + Duration::from_secs(5)
-                && floor >= MAX_FLOOR - Duration::from_secs(5),
-            "{floor:?}"
+            floor + ms >= started + MAX_FLOOR && floor <= seen + MAX_FLOOR + ms,
+            "{floor:?} not within {MAX_FLOOR:?} of the run"
         );
         assert_eq!(state.attempts, 0);
     }
 
     #[tokio::test]
     async fn failing_to_enqueue_follow_up_keys_should_retry_the_key() {
-        let (state, _) = requeued_after(|| Ok(Action::queue([QueueKey::new("", 1)]))).await;
+        let (state, _, _) = requeued_after(|| Ok(Action::queue([QueueKey::new("", 1)]))).await;
         assert_eq!(state.attempts, 1, "a failed attempt");
     }
 
     #[tokio::test]
     async fn retriable_errors_should_count_attempts_and_back_off() {
-        let (state, started) = requeued_after(|| Err(ReconcileError::retry("flaky"))).await;
+        let (state, started, seen) = requeued_after(|| Err(ReconcileError::retry("flaky"))).await;
         assert_eq!(state.attempts, 1);
-        let wait = state.not_before.unwrap().duration_since(started).unwrap();
+        // The first backoff is the base (30 s) plus a jitter under half of it, from the run.
+        let due = state.not_before.unwrap();
+        let ms = Duration::from_millis(1);
         assert!(
-            wait >= Duration::from_secs(29) && wait < Duration::from_secs(46),
-            "{wait:?}"
+            due + ms >= started + Duration::from_secs(30) && due < seen + Duration::from_secs(45),
+            "{due:?} is not 30-45 s after the run"
         );
     }
 }
