@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use common::{Proc, eventually, free_addr, http_get, wait_healthy};
+use common::{Proc, eventually, free_addr, http_get, listens_on};
 use tokio_util::sync::CancellationToken;
 use workqueue::conformance::Emulator;
 use workqueue::proto::workqueue_service_client::WorkqueueServiceClient;
@@ -153,7 +153,7 @@ async fn first_layout_should_refuse_to_start_until_migrated() {
         "receiver",
         &["receiver", "--storage", &storage, "--listen", &addr],
     );
-    wait_healthy(addr.parse().unwrap()).await;
+    receiver.wait_healthy(addr.parse().unwrap()).await;
     receiver.signal(15);
     assert!(receiver.wait_exit(Duration::from_secs(10)).success());
 }
@@ -293,8 +293,8 @@ async fn one_address_should_serve_http_and_grpc() {
         .env_remove("PORT")
         .env("K_SERVICE", "wq-rcv")
         .env("K_REVISION", "wq-rcv-00001");
-    let _receiver = Proc::spawn("receiver", &mut command);
-    wait_healthy(local).await;
+    let mut receiver = Proc::spawn("receiver", &mut command);
+    receiver.wait_healthy(local).await;
     let (status, metrics) = http_get(local, "/metrics").await.unwrap();
     assert_eq!(status, 200);
     let added = r#"workqueue_added_keys_total{service_name="wq-rcv",revision_name="wq-rcv-00001"}"#;
@@ -398,7 +398,7 @@ async fn sigterm_should_hand_in_flight_keys_back_without_burning_an_attempt() {
             &format!("http://{reconciler}"),
         ],
     );
-    wait_healthy(http).await;
+    dev.wait_healthy(http).await;
     let mut client = WorkqueueServiceClient::connect(format!("http://{grpc}"))
         .await
         .unwrap();
@@ -442,4 +442,17 @@ async fn sigterm_should_hand_in_flight_keys_back_without_burning_an_attempt() {
     );
     stop.cancel();
     serving.await.unwrap().unwrap();
+}
+
+#[test]
+fn the_listener_check_should_tell_whose_port_it_is() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    assert!(
+        listens_on(std::process::id(), addr),
+        "this process holds it"
+    );
+    assert!(!listens_on(1, addr), "init does not");
+    drop(listener);
+    assert!(!listens_on(std::process::id(), addr), "nobody holds it now");
 }

@@ -11,9 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use common::{
-    Proc, TestStorage, eventually, free_addr, http_get, outcome, python, repo, wait_healthy,
-};
+use common::{Proc, TestStorage, eventually, free_addr, http_get, outcome, python, repo};
 use tokio_util::sync::CancellationToken;
 use workqueue::reconciler::{Action, ReconcileError, Reconciler, serve};
 
@@ -69,8 +67,8 @@ async fn dev_should_take_a_replayed_delivery_to_the_reconciler() {
         ])
         .args(["--reconciler", &url, "--poll-interval", "100ms"])
         .env_remove("WEBHOOK_SECRET");
-    let _dev = Proc::spawn("dev", &mut command);
-    wait_healthy(http).await;
+    let mut dev = Proc::spawn("dev", &mut command);
+    dev.wait_healthy(http).await;
 
     let webhook = format!("http://{http}/webhook");
     let fixture = "fixtures/github/pull_request/00-opened.json";
@@ -113,7 +111,7 @@ async fn dev_should_take_a_replayed_delivery_to_the_reconciler() {
 async fn gateway_should_take_cloudevents_and_rotated_secrets_into_a_receiver() {
     let storage = TestStorage::dir();
     let (receiver_http, receiver_grpc, gateway_http) = (free_addr(), free_addr(), free_addr());
-    let _receiver = storage.reconcilers(
+    let mut receiver = storage.reconcilers(
         "receiver",
         &[
             "receiver",
@@ -132,9 +130,9 @@ async fn gateway_should_take_cloudevents_and_rotated_secrets_into_a_receiver() {
         .args(["--webhook-secret", "by-flag"])
         .env("WEBHOOK_SECRET", "first")
         .env("WEBHOOK_SECRET_NEXT", "second");
-    let _gateway = Proc::spawn("gateway", &mut command);
-    wait_healthy(receiver_http).await;
-    wait_healthy(gateway_http).await;
+    let mut gateway = Proc::spawn("gateway", &mut command);
+    receiver.wait_healthy(receiver_http).await;
+    gateway.wait_healthy(gateway_http).await;
 
     let status = Command::new(python())
         .arg(repo().join("tests/python/cloudevents_client.py"))

@@ -6,7 +6,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Proc, TestStorage, free_addr, python, repo, wait_healthy};
+use common::{Proc, TestStorage, free_addr, python, repo};
 
 #[tokio::test]
 async fn python_client_and_reconciler_should_interoperate_through_dev_on_a_directory() {
@@ -23,7 +23,7 @@ async fn interoperate(backend: TestStorage) {
     let storage = backend.url();
     let reconciler_url = format!("http://{reconciler}");
     let (http_s, grpc_s) = (http.to_string(), grpc.to_string());
-    let _dev = backend.reconcilers(
+    let mut dev = backend.reconcilers(
         "dev",
         &[
             "dev",
@@ -49,7 +49,7 @@ async fn interoperate(backend: TestStorage) {
             "10ms",
         ],
     );
-    wait_healthy(http).await;
+    dev.wait_healthy(http).await;
     let mut client = Proc::spawn(
         "interop.py",
         Command::new(python())

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use common::{TestStorage, eventually, free_addr, http_get, wait_healthy};
+use common::{TestStorage, eventually, free_addr, http_get};
 use tokio_util::sync::CancellationToken;
 use workqueue::conformance::Recorder;
 use workqueue::proto::ProcessRequest;
@@ -76,7 +76,7 @@ async fn dispatchers_should_share_storage_safely_and_survive_sigkill(backend: Te
     }));
 
     let (receiver_http, receiver_grpc) = (free_addr(), free_addr());
-    let _receiver = backend.reconcilers(
+    let mut receiver = backend.reconcilers(
         "receiver",
         &[
             "receiver",
@@ -118,9 +118,9 @@ async fn dispatchers_should_share_storage_safely_and_survive_sigkill(backend: Te
         );
         dispatchers.push((http, proc));
     }
-    wait_healthy(receiver_http).await;
-    for (http, _) in &dispatchers {
-        wait_healthy(*http).await;
+    receiver.wait_healthy(receiver_http).await;
+    for (http, proc) in &mut dispatchers {
+        proc.wait_healthy(*http).await;
     }
 
     let mut client = WorkqueueServiceClient::connect(format!("http://{receiver_grpc}"))

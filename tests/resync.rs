@@ -12,7 +12,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use common::{Proc, TestStorage, eventually, free_addr, http_get, outcome, wait_healthy};
+use common::{Proc, TestStorage, eventually, free_addr, http_get, outcome};
 use fake_github::{BRANCH, FakeGitHub, REPOSITORY};
 
 /// Runs `reconcilers resync ARGS` to its end, off the runtime (the fake GitHub API is served
@@ -44,7 +44,7 @@ async fn resync_once_should_enqueue_every_matching_file_through_a_receiver() {
     let github = fake.serve().await;
     let storage = TestStorage::dir();
     let (http, grpc) = (free_addr(), free_addr());
-    let _receiver = storage.reconcilers(
+    let mut receiver = storage.reconcilers(
         "receiver",
         &[
             "receiver",
@@ -56,7 +56,7 @@ async fn resync_once_should_enqueue_every_matching_file_through_a_receiver() {
             &grpc.to_string(),
         ],
     );
-    wait_healthy(http).await;
+    receiver.wait_healthy(http).await;
     let started = SystemTime::now();
     // GitHub spells the repository its own way; keys use its spelling, as the gateway's do.
     let (ok, output) = resync(&[
@@ -180,8 +180,8 @@ async fn scheduled_resyncs_should_serve_their_metrics() {
         "--listen",
         &http.to_string(),
     ]);
-    let _resync = Proc::spawn("resync", &mut command);
-    wait_healthy(http).await;
+    let mut resync = Proc::spawn("resync", &mut command);
+    resync.wait_healthy(http).await;
     let metrics = eventually("a scheduled run", Duration::from_secs(30), async || {
         let (_, metrics) = http_get(http, "/metrics").await?;
         let runs = metrics
@@ -210,7 +210,7 @@ async fn scheduled_resyncs_should_serve_their_metrics() {
     // dev with a path route runs the resync too, on its schedule.
     let storage = TestStorage::dir();
     let (dev_http, dev_grpc) = (free_addr(), free_addr());
-    let _dev = storage.reconcilers(
+    let mut dev = storage.reconcilers(
         "dev",
         &[
             "dev",
@@ -230,7 +230,7 @@ async fn scheduled_resyncs_should_serve_their_metrics() {
             "* * * * * *",
         ],
     );
-    wait_healthy(dev_http).await;
+    dev.wait_healthy(dev_http).await;
     eventually(
         "dev's scheduled resync",
         Duration::from_secs(30),

@@ -62,6 +62,31 @@ impl Proc {
         assert!(status.success(), "kill -{signal} {} failed", self.name);
     }
 
+    /// Waits until this process answers `GET /healthz` with 200 on `addr`, failing at once
+    /// with its exit status if it ends first (a port taken between choosing and binding it),
+    /// and checking that the listener on `addr` is this process's, not another test's.
+    pub async fn wait_healthy(&mut self, addr: SocketAddr) {
+        let pid = self.pid();
+        let name = self.name.clone();
+        let child = &mut self.child;
+        eventually(
+            &format!("{name} to be healthy on {addr}"),
+            Duration::from_secs(30),
+            async || {
+                if let Some(status) = child.try_wait().expect("try_wait") {
+                    panic!("{name} exited before it was healthy on {addr}: {status}");
+                }
+                let (status, _) = http_get(addr, "/healthz").await?;
+                (status == 200).then_some(())
+            },
+        )
+        .await;
+        assert!(
+            listens_on(pid, addr),
+            "{addr} answers, but not from {name} (pid {pid}): another process has the port"
+        );
+    }
+
     /// Waits for the process to exit, up to `timeout`.
     pub fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
         let deadline = Instant::now() + timeout;
@@ -115,19 +140,32 @@ pub async fn eventually<T>(
     }
 }
 
-/// Waits until `addr` answers `GET /healthz` with 200.
-pub async fn wait_healthy(addr: SocketAddr) {
-    eventually(
-        &format!("{addr} to be healthy"),
-        Duration::from_secs(30),
-        async || {
-            http_get(addr, "/healthz")
-                .await
-                .filter(|(status, _)| *status == 200)
-                .map(|_| ())
-        },
-    )
-    .await;
+/// Whether process `pid` holds the listening TCP socket on `addr` (an IPv4 loopback or
+/// every-interface address), read from `/proc`: the socket's inode in `/proc/net/tcp`, among
+/// the process's descriptors.
+pub fn listens_on(pid: u32, addr: SocketAddr) -> bool {
+    let Ok(table) = std::fs::read_to_string("/proc/net/tcp") else {
+        return false;
+    };
+    let port = format!(":{:04X}", addr.port());
+    let inodes: Vec<String> = table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // local address, state 0A (LISTEN), inode.
+            let local = fields.get(1)?;
+            (local.ends_with(&port) && fields.get(3) == Some(&"0A"))
+                .then(|| fields.get(9).map(|inode| format!("socket:[{inode}]")))?
+        })
+        .collect();
+    let Ok(descriptors) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    descriptors.flatten().any(|fd| {
+        std::fs::read_link(fd.path())
+            .is_ok_and(|target| inodes.iter().any(|i| target.as_os_str() == i.as_str()))
+    })
 }
 
 /// A minimal HTTP/1.1 GET over loopback: `(status, body)`, or `None` when nothing answers.
