@@ -18,30 +18,47 @@ pub(crate) fn duration(text: &str) -> Result<Duration, String> {
 /// Where the queue lives.
 #[derive(Debug, Args)]
 pub(crate) struct StorageArgs {
-    /// Queue storage: file://DIR, memory:// or gs://BUCKET[/PREFIX]. WORKQUEUE_BUCKET=NAME
-    /// stands for gs://NAME when this is not set.
+    /// Queue storage: file://DIR, memory:// or gs://BUCKET[/PREFIX].
     #[arg(long, env = "WORKQUEUE_STORAGE", global = true)]
     storage: Option<StorageUrl>,
+    /// A GCS bucket: stands for --storage gs://NAME when that is not given.
+    #[arg(long, env = "WORKQUEUE_BUCKET", value_name = "NAME", global = true)]
+    bucket: Option<String>,
+    /// A GCS emulator (fake-gcs-server, http://HOST:PORT) to reach gs:// storage through.
+    #[arg(long, env = "STORAGE_EMULATOR_HOST", value_name = "URL", global = true)]
+    storage_emulator_host: Option<String>,
 }
 
 impl StorageArgs {
-    /// The storage URL: the flag, else `WORKQUEUE_BUCKET`, else `default`.
+    /// The storage URL: `--storage`, else `--bucket`, else `default`; a `gs://` one through
+    /// `--storage-emulator-host` when given.
     pub(crate) fn resolve(&self, default: Option<&str>) -> anyhow::Result<StorageUrl> {
-        if let Some(url) = &self.storage {
-            return Ok(url.clone());
-        }
-        if let Some(bucket) = std::env::var("WORKQUEUE_BUCKET")
-            .ok()
-            .filter(|b| !b.is_empty())
-        {
-            return format!("gs://{bucket}").parse().context("WORKQUEUE_BUCKET");
-        }
-        match default {
-            Some(url) => Ok(url.parse()?),
-            None => bail!(
-                "no storage given: pass --storage URL (or set WORKQUEUE_STORAGE or WORKQUEUE_BUCKET)"
-            ),
-        }
+        let url = if let Some(url) = &self.storage {
+            url.clone()
+        } else if let Some(bucket) = self.bucket.as_deref().filter(|b| !b.is_empty()) {
+            format!("gs://{bucket}")
+                .parse()
+                .context("--bucket (WORKQUEUE_BUCKET)")?
+        } else {
+            match default {
+                Some(url) => url.parse()?,
+                None => bail!(
+                    "no storage given: pass --storage URL or --bucket NAME (or set WORKQUEUE_STORAGE or WORKQUEUE_BUCKET)"
+                ),
+            }
+        };
+        Ok(match url {
+            StorageUrl::Gcs {
+                bucket,
+                prefix,
+                emulator: None,
+            } => StorageUrl::Gcs {
+                bucket,
+                prefix,
+                emulator: self.storage_emulator_host.clone().filter(|h| !h.is_empty()),
+            },
+            other => other,
+        })
     }
 }
 
@@ -96,15 +113,24 @@ impl WebhookSecretArgs {
 pub(crate) struct ListenArgs {
     /// HTTP address: /healthz, /metrics, and what the command serves over HTTP (a
     /// dispatcher's triggers, a gateway's /webhook and /events). Default 127.0.0.1:8080, or
-    /// 0.0.0.0:$PORT when PORT is set.
+    /// 0.0.0.0:PORT with --port.
     #[arg(long, env = "WORKQUEUE_LISTEN")]
     listen: Option<SocketAddr>,
+    /// Serve HTTP and gRPC on this port of every interface (Cloud Run sets PORT), where
+    /// --listen and --grpc-listen are not given.
+    #[arg(long, env = "PORT")]
+    port: Option<u16>,
 }
 
 impl ListenArgs {
-    /// The HTTP address: the flag, else `0.0.0.0:$PORT`, else `default`.
+    /// The HTTP address: the flag, else `0.0.0.0:PORT`, else `default`.
     pub(crate) fn http(&self, default: &str) -> anyhow::Result<SocketAddr> {
-        resolve_addr(self.listen, default)
+        address(self.listen, self.port, default)
+    }
+
+    /// The port both servers take when no address is given (`--port`, `PORT`).
+    pub(crate) fn port(&self) -> Option<u16> {
+        self.port
     }
 }
 
@@ -112,35 +138,28 @@ impl ListenArgs {
 #[derive(Debug, Args)]
 pub(crate) struct GrpcListenArgs {
     /// gRPC address (the receiver and gRPC health). The same address as --listen serves both
-    /// on one port. Default 127.0.0.1:8081, or 0.0.0.0:$PORT when PORT is set.
+    /// on one port. Default 127.0.0.1:8081, or 0.0.0.0:PORT with --port.
     #[arg(long, env = "WORKQUEUE_GRPC_LISTEN")]
     grpc_listen: Option<SocketAddr>,
 }
 
 impl GrpcListenArgs {
-    /// The gRPC address: the flag, else `0.0.0.0:$PORT`, else `default`.
-    pub(crate) fn grpc(&self, default: &str) -> anyhow::Result<SocketAddr> {
-        resolve_addr(self.grpc_listen, default)
+    /// The gRPC address: the flag, else `0.0.0.0:port`, else `default`.
+    pub(crate) fn grpc(&self, port: Option<u16>, default: &str) -> anyhow::Result<SocketAddr> {
+        address(self.grpc_listen, port, default)
     }
-}
-
-fn resolve_addr(flag: Option<SocketAddr>, default: &str) -> anyhow::Result<SocketAddr> {
-    address(flag, std::env::var("PORT").ok().as_deref(), default)
 }
 
 /// The flag's address, else every interface on `port` (Cloud Run's `PORT`), else `default`.
 fn address(
     flag: Option<SocketAddr>,
-    port: Option<&str>,
+    port: Option<u16>,
     default: &str,
 ) -> anyhow::Result<SocketAddr> {
     if let Some(addr) = flag {
         return Ok(addr);
     }
     if let Some(port) = port {
-        let port: u16 = port
-            .parse()
-            .with_context(|| format!("PORT={port:?} is not a port number"))?;
         return Ok(SocketAddr::from(([0, 0, 0, 0], port)));
     }
     Ok(default.parse()?)
@@ -225,21 +244,56 @@ mod tests {
     use super::*;
 
     #[test]
+    fn storage_should_come_from_the_url_else_the_bucket_through_any_emulator() {
+        let args =
+            |storage: Option<&str>, bucket: Option<&str>, emulator: Option<&str>| StorageArgs {
+                storage: storage.map(|s| s.parse().unwrap()),
+                bucket: bucket.map(str::to_owned),
+                storage_emulator_host: emulator.map(str::to_owned),
+            };
+        let gcs = |bucket: &str, prefix: &str, emulator: Option<&str>| StorageUrl::Gcs {
+            bucket: bucket.into(),
+            prefix: prefix.into(),
+            emulator: emulator.map(str::to_owned),
+        };
+        let emulator = Some("http://127.0.0.1:4443");
+        assert_eq!(
+            args(None, Some("b"), emulator).resolve(None).unwrap(),
+            gcs("b", "", emulator)
+        );
+        assert_eq!(
+            args(Some("gs://u/p"), Some("b"), None)
+                .resolve(None)
+                .unwrap(),
+            gcs("u", "p", None),
+            "--storage wins"
+        );
+        assert_eq!(
+            args(None, Some(""), emulator)
+                .resolve(Some("memory://"))
+                .unwrap(),
+            StorageUrl::Memory,
+            "an empty bucket is none; the emulator only concerns gs://"
+        );
+        let err = args(None, None, None)
+            .resolve(None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--bucket NAME"), "{err}");
+    }
+
+    #[test]
     fn port_should_mean_every_interface_unless_a_flag_says_otherwise() {
         let flag: SocketAddr = "127.0.0.1:9000".parse().unwrap();
         let default = "127.0.0.1:8080";
-        assert_eq!(address(Some(flag), Some("8081"), default).unwrap(), flag);
+        assert_eq!(address(Some(flag), Some(8081), default).unwrap(), flag);
         assert_eq!(
-            address(None, Some("8081"), default).unwrap(),
+            address(None, Some(8081), default).unwrap(),
             "0.0.0.0:8081".parse::<SocketAddr>().unwrap()
         );
         assert_eq!(
             address(None, None, default).unwrap(),
             default.parse::<SocketAddr>().unwrap()
         );
-        let err = address(None, Some("http"), default)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("PORT=\"http\" is not a port number"), "{err}");
     }
 }

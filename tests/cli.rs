@@ -171,6 +171,20 @@ async fn storage_errors_should_be_clear() {
         !out.status.success() && err.contains("bucket \"no-such-bucket\" does not exist"),
         "{err}"
     );
+    // The same through the flags that stand for WORKQUEUE_BUCKET and STORAGE_EMULATOR_HOST
+    // (without the emulator, the bucket would be looked for on Google Cloud Storage).
+    let out = Command::new(env!("CARGO_BIN_EXE_reconcilers"))
+        .args(["queue", "list", "--bucket", "no-such-bucket"])
+        .args(["--storage-emulator-host", &emulator.endpoint])
+        .env_remove("STORAGE_EMULATOR_HOST")
+        .env_remove("WORKQUEUE_BUCKET")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("bucket \"no-such-bucket\" does not exist"),
+        "{err}"
+    );
     let (ok, _, err) = reconcilers(&["queue", "list", "--storage", "s3://x"]);
     assert!(
         !ok && err.contains("expected memory://, file://DIR or gs://BUCKET"),
@@ -184,8 +198,14 @@ async fn storage_errors_should_be_clear() {
 fn help_should_name_every_flag_and_its_environment_variable() {
     let dispatch = [
         "--storage",
+        "--bucket",
+        "--storage-emulator-host",
         "--reconciler",
         "--listen",
+        "--port",
+        "WORKQUEUE_BUCKET",
+        "STORAGE_EMULATOR_HOST",
+        "PORT",
         "--concurrency",
         "--batch-size",
         "--max-retry",

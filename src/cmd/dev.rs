@@ -114,7 +114,10 @@ pub(crate) async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::R
         queue: args.dispatch.queue()?,
         dispatcher: Some((reconciler, args.dispatch.dispatcher(&storage)?)),
         http,
-        grpc: Some(args.grpc_listen.grpc("127.0.0.1:8081")?),
+        grpc: Some(
+            args.grpc_listen
+                .grpc(args.listen.port(), "127.0.0.1:8081")?,
+        ),
         storage,
     };
     Ok(run_service(service, shutdown).await?)

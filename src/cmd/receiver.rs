@@ -25,7 +25,10 @@ pub(crate) async fn run(args: ReceiverArgs, shutdown: CancellationToken) -> anyh
         storage: args.storage.resolve(None)?,
         queue: QueueConfig::default(),
         http: args.listen.http("127.0.0.1:8080")?,
-        grpc: Some(args.grpc_listen.grpc("127.0.0.1:8081")?),
+        grpc: Some(
+            args.grpc_listen
+                .grpc(args.listen.port(), "127.0.0.1:8081")?,
+        ),
         dispatcher: None,
     };
     Ok(run_service(service, shutdown).await?)

@@ -22,6 +22,9 @@ pub enum StorageUrl {
         bucket: String,
         /// A name prefix inside the bucket, empty for the whole bucket.
         prefix: String,
+        /// A GCS emulator to reach it through (`http://HOST:PORT`); `None`: the one
+        /// `STORAGE_EMULATOR_HOST` names, if any, else Google Cloud Storage.
+        emulator: Option<String>,
     },
 }
 
@@ -60,6 +63,7 @@ impl FromStr for StorageUrl {
             return Ok(Self::Gcs {
                 bucket: bucket.to_owned(),
                 prefix: prefix.trim_end_matches('/').to_owned(),
+                emulator: None,
             });
         }
         Err(invalid("unknown scheme"))
@@ -71,8 +75,8 @@ impl fmt::Display for StorageUrl {
         match self {
             Self::Memory => write!(f, "memory://"),
             Self::Dir(path) => write!(f, "file://{}", path.display()),
-            Self::Gcs { bucket, prefix } if prefix.is_empty() => write!(f, "gs://{bucket}"),
-            Self::Gcs { bucket, prefix } => write!(f, "gs://{bucket}/{prefix}"),
+            Self::Gcs { bucket, prefix, .. } if prefix.is_empty() => write!(f, "gs://{bucket}"),
+            Self::Gcs { bucket, prefix, .. } => write!(f, "gs://{bucket}/{prefix}"),
         }
     }
 }
@@ -83,9 +87,13 @@ impl StorageUrl {
         match self {
             Self::Memory => Ok(Arc::new(MemoryStorage::new())),
             Self::Dir(path) => Ok(Arc::new(DirStorage::open(path.clone()).await?)),
-            Self::Gcs { bucket, prefix } => {
-                Ok(Arc::new(GcsStorage::connect(bucket, prefix).await?))
-            }
+            Self::Gcs {
+                bucket,
+                prefix,
+                emulator,
+            } => Ok(Arc::new(
+                GcsStorage::connect_via(bucket, prefix, emulator.as_deref()).await?,
+            )),
         }
     }
 }
@@ -112,7 +120,8 @@ mod tests {
             "gs://b/p/".parse::<StorageUrl>().unwrap(),
             StorageUrl::Gcs {
                 bucket: "b".into(),
-                prefix: "p".into()
+                prefix: "p".into(),
+                emulator: None,
             }
         );
     }
