@@ -225,7 +225,7 @@ impl Gateway {
                     HandleError::Unavailable(format!(
                         "route {}: {}",
                         route.name,
-                        crate::error_chain(&e)
+                        workqueue::error_chain(&e)
                     ))
                 })?;
             if keys.is_empty() {

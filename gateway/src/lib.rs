@@ -30,16 +30,3 @@ pub mod webhook;
 
 pub use gateway::{Gateway, GatewayConfig};
 pub use incoming::Incoming;
-
-/// An error and each of its sources, joined by `: ` (as `anyhow` prints a chain with `{:#}`):
-/// for messages that leave a library as text.
-pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}

@@ -326,7 +326,7 @@ mod tests {
             ("[[route]]\nunknown = 1", "unknown"),
             ("", "no [[route]]"),
         ] {
-            let err = crate::error_chain(&parse_routes(text).unwrap_err());
+            let err = workqueue::error_chain(&parse_routes(text).unwrap_err());
             assert!(err.contains(expect), "{text:?}: {err}");
         }
         assert!(Filter::from_pairs(&["type"]).is_err());
@@ -338,13 +338,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("routes.toml");
         std::fs::write(&path, "[[route]]\nname = 'paths'\nrepository = 'o/r'").unwrap();
-        let err = crate::error_chain(&load_routes(&path).unwrap_err());
+        let err = workqueue::error_chain(&load_routes(&path).unwrap_err());
         assert!(
             err.starts_with(&format!("invalid routes file {}", path.display()))
                 && err.contains("route \"paths\": a path route needs both"),
             "{err}"
         );
-        let missing = crate::error_chain(&load_routes(&dir.path().join("none.toml")).unwrap_err());
+        let missing =
+            workqueue::error_chain(&load_routes(&dir.path().join("none.toml")).unwrap_err());
         assert!(
             missing.contains("failed to read the routes file"),
             "{missing}"

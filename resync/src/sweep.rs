@@ -7,7 +7,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::{StreamExt, TryStreamExt};
 use gateway::enqueue::{Enqueue, EnqueueError};
-use gateway::error_chain;
 use gateway::github_api::{GitHubApi, GitHubError};
 use gateway::paths::PathPatterns;
 use gateway::route::{KeyRule, RouteError, path_rule};
@@ -64,7 +63,10 @@ pub struct SweepReport {
 #[derive(Debug, thiserror::Error)]
 pub enum SweepError {
     /// The GitHub API failed (rate limits are waited out first, within a bound).
-    #[error("failed to list the files of {repository}: {}", error_chain(cause))]
+    #[error(
+        "failed to list the files of {repository}: {}",
+        workqueue::error_chain(cause)
+    )]
     GitHub {
         /// The repository.
         repository: String,

@@ -102,7 +102,7 @@ pub(crate) async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::R
                             .await;
                     if let Err(e) = scheduled {
                         error!(
-                            error = gateway::error_chain(&e),
+                            error = workqueue::error_chain(&e),
                             "the resync's schedule stopped"
                         );
                     }

@@ -51,3 +51,16 @@ pub use claim::{Claim, Failure};
 pub use dispatcher::{Dispatcher, DispatcherConfig, Trigger};
 pub use queue::{Enqueued, KeyState, KeyStatus, Queue, QueueConfig, QueueError};
 pub use receiver::Receiver;
+
+/// An error and its causes, `: `-separated (as `anyhow` prints a chain with `{:#}`): for one
+/// log field, or a message that leaves a library as text.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
+}

@@ -7,7 +7,8 @@ use tonic::{Request, Response, Status};
 use tracing::warn;
 
 use crate::clock::unix_seconds;
-use crate::dispatcher::{Trigger, chain};
+use crate::dispatcher::Trigger;
+use crate::error_chain as chain;
 use crate::proto::key_state::Status as WireStatus;
 use crate::proto::workqueue_service_server::{WorkqueueService, WorkqueueServiceServer};
 use crate::proto::{GetKeyStateRequest, KeyState, ProcessRequest, ProcessResponse};

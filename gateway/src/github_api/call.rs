@@ -96,7 +96,7 @@ impl GitHubApi {
             if failures >= TRANSIENT_TRIES {
                 return Err(transient);
             }
-            warn!(%route, error = %crate::error_chain(&transient), ?retry_in, "GitHub call failed: trying again");
+            warn!(%route, error = %workqueue::error_chain(&transient), ?retry_in, "GitHub call failed: trying again");
             tokio::time::sleep(retry_in).await;
             retry_in *= 2;
         }
@@ -268,13 +268,16 @@ mod tests {
         assert!(started.elapsed() >= Duration::from_secs(1), "it waited");
         assert_eq!(calls.load(Ordering::SeqCst), 2);
         let before = api.calls();
-        let err = crate::error_chain(&api.default_branch("o/missing").await.unwrap_err());
+        let err = workqueue::error_chain(&api.default_branch("o/missing").await.unwrap_err());
         assert!(err.contains("404") && err.contains("Not Found"), "{err}");
         assert_eq!(api.calls(), before + 1, "a 404 is not tried again");
         let impatient = api.with_max_rate_limit_wait(Duration::ZERO);
         calls.store(0, Ordering::SeqCst);
         let err = impatient.default_branch("o/r").await.unwrap_err();
-        assert!(crate::error_chain(&err).contains("rate limit"), "{err:?}");
+        assert!(
+            workqueue::error_chain(&err).contains("rate limit"),
+            "{err:?}"
+        );
     }
 
     #[tokio::test]
@@ -288,7 +291,7 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), TRANSIENT_TRIES as usize);
         let (route, calls) = flaky(usize::MAX, broken, REPO);
         let api = api_of(axum::Router::new().route("/repos/o/r", route)).await;
-        let err = crate::error_chain(&api.default_branch("o/r").await.unwrap_err());
+        let err = workqueue::error_chain(&api.default_branch("o/r").await.unwrap_err());
         assert!(
             err.contains("502") && err.contains("upstream hiccup"),
             "{err}"

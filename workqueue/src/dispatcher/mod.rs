@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, error, info};
 
+use crate::error_chain as chain;
 use crate::queue::{DUE_PER_CLAIM, Queue, QueueError};
 use crate::reconciler::Reconciler;
 
@@ -195,16 +196,4 @@ impl Dispatcher {
         }
         Ok(pass.next_due_at)
     }
-}
-
-/// An error and its causes, `: `-separated, for one log field.
-pub(crate) fn chain(error: &dyn std::error::Error) -> String {
-    let mut out = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    out
 }

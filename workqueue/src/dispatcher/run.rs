@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use super::{Trigger, chain};
+use super::Trigger;
 use crate::backoff::jitter;
 use crate::claim::{Claim, Failure};
+use crate::error_chain as chain;
 use crate::metrics::CompletionStatus;
 use crate::queue::{Queue, QueueError};
 use crate::reconciler::{Action, ReconcileError, Reconciler, Requeue};

@@ -158,7 +158,7 @@ impl Capacity {
             };
             if let Some(short) = short {
                 let got = self.acquire(short, limit, now).await.unwrap_or_else(|e| {
-                    warn!(error = %crate::dispatcher::chain(&e), "failed to acquire capacity slots");
+                    warn!(error = %crate::error_chain(&e), "failed to acquire capacity slots");
                     0
                 });
                 self.slots().starved_until = (got < short).then(|| now + STARVED_RETRY);

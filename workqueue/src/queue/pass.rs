@@ -8,8 +8,8 @@ use std::time::SystemTime;
 use tracing::warn;
 
 use super::{Listed, Queue, QueueError, Read, key_name};
-use crate::dispatcher::chain;
 use crate::entry::KeyRecord;
+use crate::error_chain as chain;
 use crate::storage::PutMode;
 
 /// A dispatch pass's view of the queue.
