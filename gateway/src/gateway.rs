@@ -35,7 +35,7 @@ pub struct GatewayConfig {
     pub github_api: Option<String>,
     /// Where converted GitHub events are forwarded, if anywhere.
     pub sink: Option<String>,
-    /// How long one call to a workqueue or the sink may take.
+    /// How long one call to a workqueue, the sink or the GitHub API may take.
     pub call_timeout: Duration,
     /// Requests handled at once; more are answered 503 at once (bodies are up to 25 MiB, so
     /// this bounds the memory they take).
@@ -50,6 +50,9 @@ pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
 
 /// The default for [`GatewayConfig::call_timeout`].
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The longest rate limit a path route's GitHub call waits out: a request has 8 s in all.
+const GITHUB_RATE_LIMIT_WAIT: Duration = Duration::from_secs(2);
 
 impl GatewayConfig {
     /// `routes` sending keys to `workqueue`, deliveries checked against `secrets`; no sink, the
@@ -162,7 +165,11 @@ impl Gateway {
             .any(|(r, _, _)| matches!(r.key, KeyRule::Path { .. }));
         let github = needs_github
             .then(|| GitHubApi::from_env(config.github_api.as_deref()))
-            .transpose()?;
+            .transpose()?
+            .map(|api| {
+                api.with_call_timeout(config.call_timeout)
+                    .with_max_rate_limit_wait(GITHUB_RATE_LIMIT_WAIT)
+            });
         let sink = config
             .sink
             .map(|url| {

@@ -14,5 +14,5 @@ pub mod schedule;
 pub mod sweep;
 
 pub use metrics::ResyncMetrics;
-pub use period::{Period, spread_delay};
+pub use period::Period;
 pub use sweep::{Sweep, SweepError, SweepReport};

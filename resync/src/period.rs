@@ -31,11 +31,6 @@ impl Period {
         }
     }
 
-    /// The period in hours.
-    pub fn hours(&self) -> u32 {
-        self.hours
-    }
-
     /// The period in minutes: the range of the spread delay.
     pub fn minutes(&self) -> u64 {
         u64::from(self.hours) * 60

@@ -34,6 +34,16 @@ pub enum ScheduleError {
     },
 }
 
+/// Checks a cron expression (seconds first) as the scheduler reads it, without running it.
+pub fn check(schedule: &str) -> Result<(), ScheduleError> {
+    Job::new_async(schedule, |_, _| Box::pin(async {}))
+        .map(drop)
+        .map_err(|source| ScheduleError::Invalid {
+            schedule: schedule.to_owned(),
+            source,
+        })
+}
+
 /// A scheduler failure while doing `action`.
 fn scheduler_failed(action: &'static str) -> impl FnOnce(JobSchedulerError) -> ScheduleError {
     move |source| ScheduleError::Scheduler { action, source }
@@ -133,12 +143,11 @@ pub async fn run_retrying(
                 return;
             };
             // Each outcome is logged and counted; the schedule goes on either way.
-            if run_once(&sweep, &metrics).await.is_ok() {
-                return;
-            }
-            for (i, wait) in retry_waits.iter().enumerate() {
-                warn!(repository = %sweep.repository(), ?wait, retry = i + 1, "trying the resync again");
-                tokio::time::sleep(*wait).await;
+            for (tried, wait) in std::iter::once(&Duration::ZERO).chain(retry_waits.iter()).enumerate() {
+                if tried > 0 {
+                    warn!(repository = %sweep.repository(), ?wait, tried, "trying the resync again");
+                    tokio::time::sleep(*wait).await;
+                }
                 if run_once(&sweep, &metrics).await.is_ok() {
                     return;
                 }

@@ -11,6 +11,7 @@ use gateway::github_api::{GitHubApi, GitHubError};
 use gateway::paths::PathPatterns;
 use gateway::route::{KeyRule, RouteError, path_rule};
 use tracing::{info, warn};
+use workqueue::backoff::Backoff;
 
 use crate::period::{Period, spread_delay};
 
@@ -21,7 +22,7 @@ pub const RESYNC_PRIORITY: i64 = 0;
 pub const DEFAULT_CONCURRENCY: usize = 32;
 
 /// Tries per key by default before the workqueue counts as unavailable.
-pub const DEFAULT_ATTEMPTS: u32 = 5;
+const DEFAULT_ATTEMPTS: u32 = 5;
 
 /// The first pause between tries of one key; it doubles, up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
@@ -37,7 +38,8 @@ pub struct Sweep {
     workqueue: Arc<dyn Enqueue>,
     concurrency: usize,
     attempts: u32,
-    first_backoff: Duration,
+    /// The pause after a key's failed try: doubling from the first, capped.
+    backoff: Backoff,
 }
 
 /// How far a sweep got.
@@ -138,7 +140,21 @@ impl Sweep {
         else {
             unreachable!("path_rule makes path rules");
         };
-        Ok(Self {
+        Ok(Self::for_rule(
+            github, repository, patterns, period, workqueue,
+        ))
+    }
+
+    /// The resync of a path route's `repository` (`OWNER/REPO`, checked) and its compiled
+    /// `patterns`, enqueueing into `workqueue`.
+    pub fn for_rule(
+        github: GitHubApi,
+        repository: String,
+        patterns: PathPatterns,
+        period: Period,
+        workqueue: Arc<dyn Enqueue>,
+    ) -> Self {
+        Self {
             github,
             repository,
             patterns,
@@ -146,8 +162,11 @@ impl Sweep {
             workqueue,
             concurrency: DEFAULT_CONCURRENCY,
             attempts: DEFAULT_ATTEMPTS,
-            first_backoff: FIRST_BACKOFF,
-        })
+            backoff: Backoff {
+                base: FIRST_BACKOFF,
+                max: MAX_BACKOFF,
+            },
+        }
     }
 
     /// The same sweep with at most `concurrency` keys in flight.
@@ -163,7 +182,10 @@ impl Sweep {
     pub fn with_retries(self, attempts: u32, first_backoff: Duration) -> Self {
         Self {
             attempts: attempts.max(1),
-            first_backoff,
+            backoff: Backoff {
+                base: first_backoff,
+                max: MAX_BACKOFF,
+            },
             ..self
         }
     }
@@ -286,7 +308,6 @@ impl Sweep {
         key: &str,
         delay: Duration,
     ) -> Result<KeyOutcome, (String, String)> {
-        let mut backoff = self.first_backoff;
         let mut attempt = 1;
         loop {
             match self.workqueue.enqueue(key, RESYNC_PRIORITY, delay).await {
@@ -299,8 +320,7 @@ impl Sweep {
                 }
                 Err(EnqueueError::Unavailable(reason)) => {
                     warn!(key, attempt, %reason, "the workqueue failed a key; trying again");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    tokio::time::sleep(self.backoff.delay(attempt)).await;
                     attempt += 1;
                 }
             }

@@ -10,6 +10,8 @@ use workqueue::service::{Service, run as run_service};
 
 use gateway::enqueue::LocalWorkqueue;
 use gateway::metrics::GatewayMetrics;
+use gateway::paths::PathPatterns;
+use gateway::route::KeyRule;
 use gateway::signature::Secrets;
 use resync::ResyncMetrics;
 use tracing::{error, info};
@@ -70,43 +72,64 @@ pub(crate) async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::R
         );
         secrets = Secrets::new([DEV_SECRET]);
     }
-    // Checked now, so a bad route or period is an error before anything listens.
-    args.routes.routes()?;
-    if args.routes.path_route().is_some() {
-        resync::Period::from_hours(args.period_hours)?;
-    }
+    // Checked now, so a bad route, period or schedule is an error before anything listens.
+    let path_routes: Vec<(String, PathPatterns)> = args
+        .routes
+        .routes()?
+        .into_iter()
+        .filter_map(|route| match route.key {
+            KeyRule::Path {
+                repository,
+                patterns,
+            } => Some((repository, patterns)),
+            KeyRule::Extension(_) => None,
+        })
+        .collect();
+    let resync_plan = if path_routes.is_empty() {
+        None
+    } else {
+        let period = resync::Period::from_hours(args.period_hours)?;
+        let schedule = args
+            .resync_schedule
+            .clone()
+            .unwrap_or_else(|| period.cron());
+        resync::schedule::check(&schedule)?;
+        Some((period, schedule))
+    };
     let routes = args.routes;
-    let period_hours = args.period_hours;
-    let resync_schedule = args.resync_schedule.clone();
     let resync_shutdown = shutdown.clone();
     let service = Service {
         extra_http: Some(Box::new(move |queue, registry| {
             let metrics = GatewayMetrics::default();
             metrics.register(registry);
             let local = Arc::new(LocalWorkqueue::new(queue.clone()));
-            if let Some((repository, patterns)) = routes.path_route() {
-                let (sweep, schedule) = dev_sweep(
-                    repository,
-                    patterns,
-                    period_hours,
-                    resync_schedule,
-                    routes.github_api.as_deref(),
-                    local.clone(),
-                )?;
+            // One resync per path route (from the flags or a routes file), counted together.
+            if let Some((period, schedule)) = resync_plan {
                 let metrics = ResyncMetrics::default();
                 metrics.register(registry);
-                info!(%repository, %schedule, "resync on its schedule");
-                tokio::spawn(async move {
-                    let scheduled =
-                        resync::schedule::run(Arc::new(sweep), &schedule, metrics, resync_shutdown)
-                            .await;
-                    if let Err(e) = scheduled {
-                        error!(
-                            error = workqueue::error_chain(&e),
-                            "the resync's schedule stopped"
-                        );
-                    }
-                });
+                for (repository, patterns) in &path_routes {
+                    let sweep = dev_sweep(
+                        repository,
+                        patterns,
+                        period,
+                        routes.github_api.as_deref(),
+                        local.clone(),
+                    )?;
+                    info!(%repository, %schedule, "resync on its schedule");
+                    let (schedule, metrics, shutdown) =
+                        (schedule.clone(), metrics.clone(), resync_shutdown.clone());
+                    tokio::spawn(async move {
+                        let scheduled =
+                            resync::schedule::run(Arc::new(sweep), &schedule, metrics, shutdown)
+                                .await;
+                        if let Err(e) = scheduled {
+                            error!(
+                                error = workqueue::error_chain(&e),
+                                "the resync's schedule stopped"
+                            );
+                        }
+                    });
+                }
             }
             let gateway = routes.gateway(local, secrets, metrics)?;
             Ok(gateway::server::router(Arc::new(gateway)))

@@ -4,8 +4,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use workqueue::client::ServiceClient;
-use workqueue::proto::ProcessRequest;
 
 use crate::args::{WorkqueueServiceArgs, duration};
 
@@ -27,17 +25,10 @@ pub(crate) struct EnqueueArgs {
 
 /// Enqueues the keys through the receiver, one call each.
 pub(crate) async fn run(args: EnqueueArgs) -> anyhow::Result<()> {
-    let client = ServiceClient::new(&args.workqueue.url, Duration::from_secs(30))?;
-    let delay_seconds =
-        i64::try_from(args.delay.as_secs() + u64::from(args.delay.subsec_nanos() > 0))?;
+    let workqueue = args.workqueue.remote()?;
     for key in args.keys {
-        let request = ProcessRequest {
-            key: key.clone(),
-            priority: args.priority,
-            delay_seconds,
-        };
-        client
-            .process(request)
+        workqueue
+            .enqueue(&key, args.priority, args.delay)
             .await
             .with_context(|| format!("failed to enqueue {key:?} at {}", args.workqueue.url))?;
         println!("enqueued {key}");

@@ -67,19 +67,16 @@ pub(crate) struct RouteArgs {
 }
 
 impl RouteArgs {
-    /// The repository and path patterns of the flag-made path route, if the flags make one.
-    pub(crate) fn path_route(&self) -> Option<(&str, &[String])> {
-        match (&self.repository, &self.routes, &self.routes_toml) {
-            (Some(repository), None, None) if !self.path_patterns.is_empty() => {
-                Some((repository, &self.path_patterns))
-            }
-            _ => None,
-        }
-    }
-
     /// The routes the options declare.
     pub(crate) fn routes(&self) -> anyhow::Result<Vec<Route>> {
-        if self.routes.is_some() || self.routes_toml.is_some() {
+        let declared = match (&self.routes, &self.routes_toml) {
+            (Some(path), _) => Some(load_routes(path).map_err(anyhow::Error::from)),
+            (None, Some(text)) => {
+                Some(parse_routes(text).context("invalid --routes-toml (GATEWAY_ROUTES_TOML)"))
+            }
+            (None, None) => None,
+        };
+        if let Some(declared) = declared {
             if !self.filters.is_empty()
                 || self.repository.is_some()
                 || !self.path_patterns.is_empty()
@@ -88,13 +85,7 @@ impl RouteArgs {
                     "--routes and --routes-toml declare every route: drop --filter, --repository and --path-pattern"
                 );
             }
-            return match (&self.routes, &self.routes_toml) {
-                (Some(path), _) => Ok(load_routes(path)?),
-                (None, Some(text)) => {
-                    parse_routes(text).context("invalid --routes-toml (GATEWAY_ROUTES_TOML)")
-                }
-                (None, None) => unreachable!("one of them is set"),
-            };
+            return declared;
         }
         let key = match (&self.repository, self.path_patterns.is_empty()) {
             (Some(repository), false) => path_rule(repository, &self.path_patterns)?,

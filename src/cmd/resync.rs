@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::Args;
 use gateway::enqueue::Enqueue;
 use gateway::github_api::GitHubApi;
+use gateway::paths::PathPatterns;
 use resync::sweep::DEFAULT_CONCURRENCY;
 use resync::{Period, ResyncMetrics, Sweep};
 use tokio_util::sync::CancellationToken;
@@ -130,22 +131,20 @@ pub(crate) async fn run(args: ResyncArgs, shutdown: CancellationToken) -> anyhow
     Ok(())
 }
 
-/// The sweep `reconcilers dev` runs beside its path route, and its schedule.
+/// The sweep `reconcilers dev` runs beside a path route of `repository` and `patterns`.
 pub(crate) fn dev_sweep(
     repository: &str,
-    path_patterns: &[String],
-    period_hours: u32,
-    schedule: Option<String>,
+    patterns: &PathPatterns,
+    period: Period,
     github_api: Option<&str>,
     workqueue: Arc<dyn Enqueue>,
-) -> anyhow::Result<(Sweep, String)> {
-    let args = SweepArgs {
-        repository: repository.to_owned(),
-        path_patterns: path_patterns.to_vec(),
-        period_hours,
-        github_api: github_api.map(str::to_owned),
-        concurrency: DEFAULT_CONCURRENCY,
-        schedule,
-    };
-    Ok((args.sweep(workqueue)?, args.schedule()?))
+) -> anyhow::Result<Sweep> {
+    let github = GitHubApi::from_env(github_api)?.with_max_rate_limit_wait(RATE_LIMIT_WAIT);
+    Ok(Sweep::for_rule(
+        github,
+        repository.to_owned(),
+        patterns.clone(),
+        period,
+        workqueue,
+    ))
 }

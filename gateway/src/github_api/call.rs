@@ -115,7 +115,12 @@ impl GitHubApi {
                 })?;
             self.calls.fetch_add(1, Ordering::Relaxed);
             let status = response.status();
-            let headers = response.headers().clone();
+            // Only a refusal's headers are read (for rate limits).
+            let headers = if status.is_success() {
+                HeaderMap::new()
+            } else {
+                response.headers().clone()
+            };
             let body = self
                 .client
                 .body_to_string(response)

@@ -113,13 +113,13 @@ impl GitHubError {
     }
 
     /// A setup failure caused by `source`.
-    pub(crate) fn setup_from(
+    pub(crate) fn setup_from<E: Into<Box<dyn std::error::Error + Send + Sync>>>(
         what: impl Into<String>,
-    ) -> impl FnOnce(Box<dyn std::error::Error + Send + Sync>) -> Self {
+    ) -> impl FnOnce(E) -> Self {
         let what = what.into();
         move |source| Self::Setup {
             what,
-            source: Some(source),
+            source: Some(source.into()),
         }
     }
 

@@ -79,9 +79,11 @@ impl GitHubApi {
         let mut builder = Octocrab::builder()
             .add_retry_config(octocrab::service::middleware::retry::RetryConfig::None);
         if let Some(base) = base {
-            builder = builder.base_uri(base).map_err(|e| {
-                GitHubError::setup_from(format!("invalid GitHub API address {base:?}"))(e.into())
-            })?;
+            builder = builder
+                .base_uri(base)
+                .map_err(GitHubError::setup_from(format!(
+                    "invalid GitHub API address {base:?}"
+                )))?;
         }
         let client = if let Some(app_id) = var("GITHUB_APP_ID") {
             let key = match (
@@ -89,11 +91,11 @@ impl GitHubApi {
                 var("GITHUB_APP_PRIVATE_KEY_FILE"),
             ) {
                 (Some(key), _) => key,
-                (None, Some(path)) => std::fs::read_to_string(&path).map_err(|e| {
-                    GitHubError::setup_from(format!(
+                (None, Some(path)) => {
+                    std::fs::read_to_string(&path).map_err(GitHubError::setup_from(format!(
                         "failed to read GITHUB_APP_PRIVATE_KEY_FILE {path}"
-                    ))(e.into())
-                })?,
+                    )))?
+                }
                 (None, None) => {
                     return Err(GitHubError::setup(
                         "GITHUB_APP_ID is set but neither GITHUB_APP_PRIVATE_KEY nor GITHUB_APP_PRIVATE_KEY_FILE is",
@@ -105,34 +107,32 @@ impl GitHubApi {
                     GitHubError::setup("GITHUB_APP_ID is set but GITHUB_INSTALLATION_ID is not")
                 })?
                 .parse()
-                .map_err(|e: std::num::ParseIntError| {
-                    GitHubError::setup_from("GITHUB_INSTALLATION_ID is not a number")(e.into())
-                })?;
-            let app_id: u64 = app_id.parse().map_err(|e: std::num::ParseIntError| {
-                GitHubError::setup_from("GITHUB_APP_ID is not a number")(e.into())
-            })?;
+                .map_err(GitHubError::setup_from(
+                    "GITHUB_INSTALLATION_ID is not a number",
+                ))?;
+            let app_id: u64 = app_id
+                .parse()
+                .map_err(GitHubError::setup_from("GITHUB_APP_ID is not a number"))?;
             builder
                 .app_from_rsa_pem(app_id.into(), key)
-                .map_err(|e| {
-                    GitHubError::setup_from(
-                        "GITHUB_APP_PRIVATE_KEY is not an RSA private key in PEM",
-                    )(e.into())
-                })?
+                .map_err(GitHubError::setup_from(
+                    "GITHUB_APP_PRIVATE_KEY is not an RSA private key in PEM",
+                ))?
                 .build()
-                .map_err(|e| client_failed(e.into()))?
+                .map_err(GitHubError::setup_from(CLIENT_FAILED))?
                 .installation(installation.into())
-                .map_err(|e| {
-                    GitHubError::setup_from("failed to set up the GitHub App installation")(
-                        e.into(),
-                    )
-                })?
+                .map_err(GitHubError::setup_from(
+                    "failed to set up the GitHub App installation",
+                ))?
         } else if let Some(token) = var("GITHUB_TOKEN") {
             builder
                 .personal_token(token)
                 .build()
-                .map_err(|e| client_failed(e.into()))?
+                .map_err(GitHubError::setup_from(CLIENT_FAILED))?
         } else {
-            builder.build().map_err(|e| client_failed(e.into()))?
+            builder
+                .build()
+                .map_err(GitHubError::setup_from(CLIENT_FAILED))?
         };
         Ok(Self {
             client,
@@ -140,6 +140,14 @@ impl GitHubApi {
             calls: Arc::default(),
             call_timeout: call::CALL_TIMEOUT,
         })
+    }
+
+    /// The same client, each try of a call bounded by `call_timeout`.
+    pub fn with_call_timeout(self, call_timeout: Duration) -> Self {
+        Self {
+            call_timeout,
+            ..self
+        }
     }
 
     /// The same client, waiting out rate limits for up to `max_wait` per call.
@@ -180,9 +188,7 @@ impl GitHubApi {
     }
 }
 
-fn client_failed(source: Box<dyn std::error::Error + Send + Sync>) -> GitHubError {
-    GitHubError::setup_from("failed to set up the GitHub client")(source)
-}
+const CLIENT_FAILED: &str = "failed to set up the GitHub client";
 
 #[cfg(test)]
 mod tests {

@@ -92,20 +92,10 @@ impl GcsStorage {
     /// Connects to `bucket` (or the emulator at `STORAGE_EMULATOR_HOST`, when set) and checks,
     /// before any key is handled, that it exists and can be listed with these credentials.
     pub async fn connect(bucket: &str, prefix: &str) -> Result<Self, StorageError> {
-        Self::connect_via(bucket, prefix, None).await
-    }
-
-    /// [`Self::connect`] through the emulator at `emulator` when given.
-    pub async fn connect_via(
-        bucket: &str,
-        prefix: &str,
-        emulator: Option<&str>,
-    ) -> Result<Self, StorageError> {
-        let host = emulator
-            .map(str::to_owned)
-            .or_else(|| std::env::var("STORAGE_EMULATOR_HOST").ok())
-            .filter(|h| !h.is_empty());
-        if let Some(host) = host {
+        if let Some(host) = std::env::var("STORAGE_EMULATOR_HOST")
+            .ok()
+            .filter(|h| !h.is_empty())
+        {
             return Self::emulator(&host, bucket, prefix).await;
         }
         let config = ClientConfig::default().with_auth().await.map_err(|e| {

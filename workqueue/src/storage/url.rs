@@ -90,10 +90,13 @@ impl StorageUrl {
             Self::Gcs {
                 bucket,
                 prefix,
-                emulator,
-            } => Ok(Arc::new(
-                GcsStorage::connect_via(bucket, prefix, emulator.as_deref()).await?,
-            )),
+                emulator: Some(host),
+            } => Ok(Arc::new(GcsStorage::emulator(host, bucket, prefix).await?)),
+            Self::Gcs {
+                bucket,
+                prefix,
+                emulator: None,
+            } => Ok(Arc::new(GcsStorage::connect(bucket, prefix).await?)),
         }
     }
 }
