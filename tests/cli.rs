@@ -161,30 +161,37 @@ async fn first_layout_should_refuse_to_start_until_migrated() {
 #[tokio::test]
 async fn storage_errors_should_be_clear() {
     let emulator = Emulator::start().await;
-    let out = Command::new(env!("CARGO_BIN_EXE_reconcilers"))
-        .args(["queue", "list", "--storage", "gs://no-such-bucket"])
-        .env("STORAGE_EMULATOR_HOST", &emulator.endpoint)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && err.contains("bucket \"no-such-bucket\" does not exist"),
-        "{err}"
-    );
-    // The same through the flags that stand for WORKQUEUE_BUCKET and STORAGE_EMULATOR_HOST
-    // (without the emulator, the bucket would be looked for on Google Cloud Storage).
-    let out = Command::new(env!("CARGO_BIN_EXE_reconcilers"))
-        .args(["queue", "list", "--bucket", "no-such-bucket"])
-        .args(["--storage-emulator-host", &emulator.endpoint])
-        .env_remove("STORAGE_EMULATOR_HOST")
-        .env_remove("WORKQUEUE_BUCKET")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && err.contains("bucket \"no-such-bucket\" does not exist"),
-        "{err}"
-    );
+    // Through the variables, then through the flags that stand for WORKQUEUE_BUCKET and
+    // STORAGE_EMULATOR_HOST (without the emulator, the bucket would be looked for on Google
+    // Cloud Storage).
+    let by_env = ["queue", "list", "--storage", "gs://no-such-bucket"];
+    let by_flags = [
+        "queue",
+        "list",
+        "--bucket",
+        "no-such-bucket",
+        "--storage-emulator-host",
+        &emulator.endpoint,
+    ];
+    for (args, env) in [
+        (&by_env[..], Some(&emulator.endpoint)),
+        (&by_flags[..], None),
+    ] {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_reconcilers"));
+        command
+            .args(args)
+            .env_remove("STORAGE_EMULATOR_HOST")
+            .env_remove("WORKQUEUE_BUCKET");
+        if let Some(host) = env {
+            command.env("STORAGE_EMULATOR_HOST", host);
+        }
+        let out = command.output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains("bucket \"no-such-bucket\" does not exist"),
+            "{args:?}: {err}"
+        );
+    }
     let (ok, _, err) = reconcilers(&["queue", "list", "--storage", "s3://x"]);
     assert!(
         !ok && err.contains("expected memory://, file://DIR or gs://BUCKET"),
@@ -472,7 +479,11 @@ fn the_listener_check_should_tell_whose_port_it_is() {
         listens_on(std::process::id(), addr),
         "this process holds it"
     );
-    assert!(!listens_on(1, addr), "init does not");
+    // A process of ours (its descriptors readable) that does not hold it.
+    let mut other = Proc::spawn("sleep", Command::new("sleep").arg("30"));
+    assert!(!listens_on(other.pid(), addr), "another process does not");
+    other.signal(9);
+    other.wait_exit(Duration::from_secs(10));
     drop(listener);
     assert!(!listens_on(std::process::id(), addr), "nobody holds it now");
 }

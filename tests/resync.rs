@@ -93,19 +93,24 @@ async fn resync_once_should_enqueue_every_matching_file_through_a_receiver() {
         keys,
         expected.iter().map(String::as_str).collect::<BTreeSet<_>>()
     );
+    // Each key waits its spread delay, whole minutes within the period (0 minutes, no wait,
+    // comes to one key in 1,440).
     let latest = started + Duration::from_secs(24 * 3600 + 60);
+    let mut delayed = 0;
     for listed in &snapshot.queued {
         let entry = &listed.record;
         assert_eq!(entry.priority, 0, "{}", entry.key);
         if let Some(not_before) = &entry.not_before {
+            delayed += 1;
             assert!(
-                not_before.at <= latest,
+                not_before.at >= started && not_before.at <= latest,
                 "{}: {:?}",
                 entry.key,
                 not_before.at
             );
         }
     }
+    assert!(delayed >= 25, "only {delayed} of 30 keys were delayed");
     assert!(
         output.contains("resync done") && output.contains(r#""enqueued":30"#),
         "{output}"
@@ -156,6 +161,20 @@ async fn bad_input_should_stop_the_resync_with_a_clear_message() {
         let (ok, output) = resync(&args).await;
         assert!(!ok && output.contains(expect), "{args:?}: {output}");
     }
+    // dev refuses a schedule its resync could not run, before it opens its storage (here one
+    // that cannot be opened, so that a dev that went on would fail otherwise, not hang).
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_reconcilers"))
+        .args(["dev", "--storage", "gs://none"])
+        .args(["--storage-emulator-host", "http://127.0.0.1:1"])
+        .args(["--repository", REPOSITORY, "--path-pattern", "a/(.+)"])
+        .args(["--resync-schedule", "every now and then"])
+        .output()
+        .unwrap();
+    let (ok, output) = outcome(&out);
+    assert!(
+        !ok && output.contains("invalid resync schedule \"every now and then\""),
+        "{output}"
+    );
 }
 
 #[tokio::test]
@@ -184,14 +203,7 @@ async fn scheduled_resyncs_should_serve_their_metrics() {
     resync.wait_healthy(http).await;
     let metrics = eventually("a scheduled run", Duration::from_secs(30), async || {
         let (_, metrics) = http_get(http, "/metrics").await?;
-        let runs = metrics
-            .lines()
-            .find(|l| l.starts_with(r#"resync_runs_total{result="success"}"#))?
-            .rsplit(' ')
-            .next()?
-            .parse::<u64>()
-            .ok()?;
-        (runs >= 2).then_some(metrics)
+        (successful_runs(&metrics)? >= 2).then_some(metrics)
     })
     .await;
     for line in [
@@ -207,9 +219,10 @@ async fn scheduled_resyncs_should_serve_their_metrics() {
         "{metrics}"
     );
 
-    // dev with a path route runs the resync too, on its schedule.
+    // dev with a path route (here from a routes file) runs the resync too, on its schedule.
     let storage = TestStorage::dir();
     let (dev_http, dev_grpc) = (free_addr(), free_addr());
+    let routes = format!("[[route]]\nrepository = '{REPOSITORY}'\npath_patterns = ['a/(.+)']\n");
     let mut dev = storage.reconcilers(
         "dev",
         &[
@@ -220,10 +233,8 @@ async fn scheduled_resyncs_should_serve_their_metrics() {
             &dev_http.to_string(),
             "--grpc-listen",
             &dev_grpc.to_string(),
-            "--repository",
-            REPOSITORY,
-            "--path-pattern",
-            "a/(.+)",
+            "--routes-toml",
+            &routes,
             "--github-api",
             &github,
             "--resync-schedule",
@@ -236,15 +247,19 @@ async fn scheduled_resyncs_should_serve_their_metrics() {
         Duration::from_secs(30),
         async || {
             let (_, metrics) = http_get(dev_http, "/metrics").await?;
-            metrics
-                .lines()
-                .find(|l| l.starts_with(r#"resync_runs_total{result="success"}"#))?
-                .rsplit(' ')
-                .next()?
-                .parse::<u64>()
-                .ok()
-                .filter(|runs| *runs >= 1)
+            (successful_runs(&metrics)? >= 1).then_some(())
         },
     )
     .await;
+}
+
+/// The count of successful sweeps on a `/metrics` page.
+fn successful_runs(metrics: &str) -> Option<u64> {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(r#"resync_runs_total{result="success"}"#))?
+        .rsplit(' ')
+        .next()?
+        .parse()
+        .ok()
 }

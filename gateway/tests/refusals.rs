@@ -265,8 +265,7 @@ async fn requests_beyond_the_limit_in_flight_should_get_503_at_once() {
     assert_eq!(code, StatusCode::ACCEPTED, "the place is free again");
     let mut registry = prometheus_client::registry::Registry::default();
     metrics.register(&mut registry);
-    let mut text = String::new();
-    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    let text = workqueue::metrics::render(&registry);
     assert!(
         text.contains(r#"gateway_webhook_deliveries_total{event="pull_request",outcome="busy"} 1"#),
         "{text}"

@@ -334,8 +334,7 @@ async fn a_failed_scheduled_sweep_should_be_tried_again_before_its_next_turn() {
     }
     let mut registry = prometheus_client::registry::Registry::default();
     metrics.register(&mut registry);
-    let mut text = String::new();
-    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    let text = workqueue::metrics::render(&registry);
     for line in [
         r#"resync_runs_total{result="failure"} 1"#,
         r#"resync_runs_total{result="success"} 1"#,

@@ -20,23 +20,11 @@ pub struct Emulator {
 }
 
 /// The status of `GET /storage/v1/b/BUCKET` on a loopback port; `None` when nothing answers.
-/// (A few lines of HTTP/1.1 by hand: the conformance fixtures carry no HTTP client.)
 async fn bucket_status(port: u16, bucket: &str) -> Option<u16> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .ok()?;
-    let request = format!(
-        "GET /storage/v1/b/{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
-    );
-    stream.write_all(request.as_bytes()).await.ok()?;
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).await.ok()?;
-    String::from_utf8_lossy(&answer)
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
+    let client = reqwest::Client::builder().no_proxy().build().ok()?;
+    let url = format!("http://127.0.0.1:{port}/storage/v1/b/{bucket}");
+    let answer = client.get(url).send().await.ok()?;
+    Some(answer.status().as_u16())
 }
 
 impl Drop for Emulator {

@@ -121,7 +121,6 @@ macro_rules! conformance_suite {
             lost_claim_should_cancel_its_token,
             release_should_keep_attempts,
             claim_should_run_a_key_whose_write_landed_but_failed,
-            claim_should_run_a_key_whose_write_landed_as_a_conflict,
             claim_should_keep_a_key_whose_write_failed,
             dead_letter_should_keep_a_waiting_twin,
             lapsed_claim_should_settle_while_no_one_took_it_over,

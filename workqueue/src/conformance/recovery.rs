@@ -227,27 +227,19 @@ pub async fn durable_backend_should_keep_keys_across_instances(f: Fixture) {
 }
 
 /// A claim whose write landed but reported an error still runs the key: the run written is
-/// this one.
+/// this one. So does one whose write came back as a precondition failure (a client's retry
+/// meeting its own write), instead of leaving the key in progress unrun.
 pub async fn claim_should_run_a_key_whose_write_landed_but_failed(f: Fixture) {
     let faulty = Arc::new(FaultyStorage::new(f.storage.clone()));
     let h = Harness::new(faulty.clone(), 0);
-    h.enqueue("k", 0).await;
-    faulty.fail(Operation::Put, "k/", Landed::Yes, 1);
-    let claim = h.start_one().await.expect("the key runs");
-    claim.complete().await.unwrap();
-    assert_eq!(h.status("k").await, None);
-}
-
-/// A claim whose write landed but came back as a precondition failure (a client's retry
-/// meeting its own write) still runs the key, instead of leaving it in progress unrun.
-pub async fn claim_should_run_a_key_whose_write_landed_as_a_conflict(f: Fixture) {
-    let faulty = Arc::new(FaultyStorage::new(f.storage.clone()));
-    let h = Harness::new(faulty.clone(), 0);
-    h.enqueue("k", 0).await;
-    faulty.fail(Operation::Put, "k/", Landed::YesThenConflict, 1);
-    let claim = h.start_one().await.expect("the key runs");
-    claim.complete().await.unwrap();
-    assert_eq!(h.status("k").await, None);
+    for (key, landed) in [("k", Landed::Yes), ("c", Landed::YesThenConflict)] {
+        h.enqueue(key, 0).await;
+        faulty.fail(Operation::Put, &format!("{key}/"), landed, 1);
+        let claim = h.start_one().await.expect("the key runs");
+        assert_eq!(claim.key(), key);
+        claim.complete().await.unwrap();
+        assert_eq!(h.status(key).await, None, "{landed:?}");
+    }
 }
 
 /// A claim whose write failed without landing leaves the key queued for the next pass.
