@@ -33,7 +33,12 @@ def check_image(dockerfile, binary_path):
     copied = re.findall(r"(?m)^COPY\s+--from=\S+\s+\S+\s+(\S+)", final)
     if not entry or entry.group(1) not in copied:
         res.errors.append(f"{dockerfile}: ENTRYPOINT is not the binary the runtime stage copies in")
-    proc = subprocess.run(["readelf", "-d", str(binary_path)], capture_output=True, text=True)
+    try:
+        proc = subprocess.run(["readelf", "-d", str(binary_path)], capture_output=True, text=True)
+    except FileNotFoundError:
+        res.errors.append("readelf is not installed (Debian: apt-get install binutils)")
+        res.summary = "the binary's shared libraries were not read"
+        return res
     needed = set(re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", proc.stdout))
     if proc.returncode != 0:
         res.errors.append(f"readelf failed on {binary_path}: {proc.stderr.strip()}")

@@ -61,6 +61,10 @@ def check_routes(modules_root, binary_path):
         return subprocess.run([binary_path, "gateway", "--check", "--routes-toml", text],
                               capture_output=True, text=True, env={"PATH": os.environ.get("PATH", "")},
                               timeout=30)
+    if not os.path.exists(binary_path):
+        res.errors.append(f"{binary_path} does not exist: build it with `cargo build --bin reconcilers`")
+        res.summary = "the routes were not read back"
+        return res
     good = check(toml)
     if good.returncode != 0:
         res.errors.append(f"the binary refuses the rendered routes: {good.stderr.strip()}\n{toml}")
