@@ -115,6 +115,16 @@ pub async fn lost_claim_should_refuse_to_complete(f: Fixture) {
     assert_eq!(h.status("k").await, None);
 }
 
+/// The real clock, an hour ahead: a peer whose clock is wrong but still moves.
+#[derive(Debug)]
+struct HourAhead;
+
+impl Clock for HourAhead {
+    fn now(&self) -> SystemTime {
+        SystemTime::now() + Duration::from_secs(3600)
+    }
+}
+
 /// The heartbeat notices a lost claim and fires the token, so the run stops.
 pub async fn lost_claim_should_cancel_its_token(f: Fixture) {
     let lease = Duration::from_secs(2);
@@ -141,12 +151,15 @@ pub async fn lost_claim_should_cancel_its_token(f: Fixture) {
     }
     assert!(!token.is_cancelled(), "the heartbeat keeps the claim");
     // Another dispatcher whose clock runs an hour ahead sees the lease lapsed and takes over.
-    let ahead = Arc::new(ManualClock::new(
-        SystemTime::now() + Duration::from_secs(3600),
-    ));
-    let peer = Queue::with_parts(f.storage.clone(), config, ahead, Metrics::new());
+    let peer = Queue::with_parts(
+        f.storage.clone(),
+        config,
+        Arc::new(HourAhead),
+        Metrics::new(),
+    );
     // A takeover can lose the race with a renewal landing first (its pinned write then fails):
-    // a later pass takes over.
+    // a later pass takes over, once the peer's clock has moved past its wait after finding
+    // every slot taken (a stopped clock would make that wait last forever).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let taken = loop {
         let taken = peer.start(1, 1).await.unwrap();
