@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use axum::http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 use tracing::warn;
+use workqueue::backoff::Backoff;
 
 use super::{GitHubApi, GitHubError};
 
@@ -16,9 +17,13 @@ use super::{GitHubApi, GitHubError};
 pub(super) const CALL_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Tries of a call that fails for a reason that may pass (a 5xx, a dropped connection, a
-/// stalled call); the waits between them double from [`FIRST_RETRY`].
+/// stalled call); the waits between them follow [`TRANSIENT_BACKOFF`].
 const TRANSIENT_TRIES: u32 = 3;
-const FIRST_RETRY: Duration = Duration::from_secs(1);
+/// Waits between those tries: 1 s, then 2 s.
+const TRANSIENT_BACKOFF: Backoff = Backoff {
+    base: Duration::from_secs(1),
+    max: Duration::from_secs(2),
+};
 
 /// How long GitHub asks a client to wait after a secondary rate limit that gives no hint.
 const SECONDARY_LIMIT_WAIT: Duration = Duration::from_secs(60);
@@ -51,7 +56,6 @@ impl GitHubApi {
     pub(super) async fn get_text(&self, route: &str) -> Result<String, GitHubError> {
         let mut waited = Duration::ZERO;
         let mut failures = 0;
-        let mut retry_in = FIRST_RETRY;
         loop {
             let transient = match self.try_once(route).await {
                 Err(e) => e,
@@ -96,9 +100,9 @@ impl GitHubApi {
             if failures >= TRANSIENT_TRIES {
                 return Err(transient);
             }
+            let retry_in = TRANSIENT_BACKOFF.delay(failures);
             warn!(%route, error = %workqueue::error_chain(&transient), ?retry_in, "GitHub call failed: trying again");
             tokio::time::sleep(retry_in).await;
-            retry_in *= 2;
         }
     }
 
