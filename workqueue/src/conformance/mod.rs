@@ -21,7 +21,7 @@ use crate::clock::{Clock, ManualClock, SystemClock};
 use crate::dispatcher::{Dispatcher, DispatcherConfig};
 use crate::entry::NotBefore;
 use crate::metrics::Metrics;
-use crate::queue::{Enqueued, KeyStatus, Queue, QueueConfig, QueueError};
+use crate::queue::{Enqueued, KeyStatus, Queue, QueueConfig, QueueError, key_name};
 use crate::reconciler::{Action, ReconcileError, Reconciler};
 use crate::storage::{
     DirStorage, FaultyStorage, Landed, MemoryStorage, Metadata, Operation, PutMode, Storage,

@@ -247,8 +247,9 @@ pub async fn claim_should_run_a_key_whose_write_landed_but_failed(f: Fixture) {
     let h = Harness::new(faulty.clone(), 0);
     for (key, landed) in [("k", Landed::Yes), ("c", Landed::YesThenConflict)] {
         h.enqueue(key, 0).await;
-        faulty.fail(Operation::Put, &format!("{key}/"), landed, 1);
+        faulty.fail(Operation::Put, &key_name(key), landed, 1);
         let claim = h.start_one().await.expect("the key runs");
+        assert_eq!(faulty.pending(), 0, "the claim met the {landed:?} fault");
         assert_eq!(claim.key(), key);
         claim.complete().await.unwrap();
         assert_eq!(h.status(key).await, None, "{landed:?}");

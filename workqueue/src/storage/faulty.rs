@@ -70,6 +70,12 @@ impl FaultyStorage {
             });
     }
 
+    /// How many injected failures have not happened yet: a test shows its fault was met.
+    pub fn pending(&self) -> usize {
+        let faults = self.faults.lock().unwrap_or_else(|p| p.into_inner());
+        faults.iter().map(|f| f.remaining).sum()
+    }
+
     /// The fault to apply to this call, if any (and counts it).
     fn take(&self, operation: Operation, name: &str) -> Option<Landed> {
         let mut faults = self.faults.lock().unwrap_or_else(|p| p.into_inner());
