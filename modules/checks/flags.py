@@ -6,9 +6,11 @@ import subprocess
 
 from .common import Result, get, items, mapping, scalar, seq, tf_files
 
-ENV_ALLOWLIST = {"PORT", "K_SERVICE", "K_REVISION", "RUST_LOG", "STORAGE_EMULATOR_HOST",
-                 "GCE_METADATA_HOST", "WORKQUEUE_BUCKET", "GITHUB_TOKEN", "GITHUB_APP_ID",
-                 "GITHUB_APP_PRIVATE_KEY", "GITHUB_APP_PRIVATE_KEY_FILE", "GITHUB_INSTALLATION_ID"}
+# Variables read outside the subcommand's flags (the platform's, logging, credentials); the
+# binary's own (PORT, WORKQUEUE_BUCKET, STORAGE_EMULATOR_HOST...) are checked against its help.
+ENV_ALLOWLIST = {"K_SERVICE", "K_REVISION", "RUST_LOG", "GCE_METADATA_HOST", "GITHUB_TOKEN",
+                 "GITHUB_APP_ID", "GITHUB_APP_PRIVATE_KEY", "GITHUB_APP_PRIVATE_KEY_FILE",
+                 "GITHUB_INSTALLATION_ID"}
 ENV_PREFIX_ALLOW = "WEBHOOK_SECRET"
 ENV_NAME = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*$')
 # Container attributes naming env variables (regional_env: per-region values, in these modules).
