@@ -20,6 +20,8 @@ pub enum Outcome {
     Unauthorized,
     /// The body was over the limit.
     TooLarge,
+    /// The body did not arrive in time.
+    TimedOut,
     /// The workqueue or the sink failed.
     Unavailable,
     /// Refused at once: the gateway had its most requests in flight.
@@ -34,6 +36,7 @@ impl Outcome {
             Self::Malformed => "malformed",
             Self::Unauthorized => "unauthorized",
             Self::TooLarge => "too_large",
+            Self::TimedOut => "timed_out",
             Self::Unavailable => "unavailable",
             Self::Busy => "busy",
         }

@@ -1,6 +1,7 @@
 //! The HTTP front: `POST /webhook` for GitHub, `POST /events` for CloudEvents, with the
 //! answers DESIGN §4 asks for: 400 malformed, 401 bad signature, 413 too large, 202 accepted
-//! (whether or not keys came of it), 503 when the workqueue or the sink failed. Accepted
+//! (whether or not keys came of it), 503 when the workqueue, the sink or the GitHub API failed,
+//! time ran out, or the gateway is busy; and 408 for a body that does not arrive. Accepted
 //! answers have no body; keys are stored before the answer, within a deadline under GitHub's
 //! 10 seconds.
 
@@ -27,6 +28,11 @@ pub const MAX_BODY: usize = 25 * 1024 * 1024;
 
 /// How long one request may take to enqueue its keys: GitHub gives up after 10 s.
 const DEADLINE: Duration = Duration::from_secs(8);
+
+/// How long a request's body may take to arrive once it holds a place: a sender that stalls
+/// (or trickles) gets 408 and gives its place back, so slow senders cannot hold every place.
+/// 25 MB at 1 MB/s fits.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The gateway's routes: `POST /webhook` and (unless the gateway is webhook-only) `POST
 /// /events`, at most the gateway's `max_in_flight` requests at once (the others get 503 at
@@ -56,7 +62,7 @@ fn malformed(message: impl Into<String>) -> (Outcome, Response) {
 }
 
 /// What a body rejection means: too large (413), or not readable (400).
-fn rejected(rejection: &BytesRejection) -> (Outcome, Response) {
+fn rejected(rejection: BytesRejection) -> (Outcome, Response) {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
         let message = format!("the body is over the limit of {MAX_BODY} bytes");
         (
@@ -68,8 +74,9 @@ fn rejected(rejection: &BytesRejection) -> (Outcome, Response) {
     }
 }
 
-/// A request's headers, and its body read within the limit, once it holds one of the
-/// `max_in_flight` places (`Err`: the 503 to answer at once). The place is the permit.
+/// A request's headers, and its body read within the size limit and [`BODY_TIMEOUT`] (or the
+/// refusal to answer), once it holds one of the `max_in_flight` places (`Err`: the 503 to
+/// answer at once). The place is the permit.
 async fn admit(
     gateway: &Gateway,
     request: Request,
@@ -77,7 +84,7 @@ async fn admit(
     (
         tokio::sync::SemaphorePermit<'_>,
         HeaderMap,
-        Result<Bytes, BytesRejection>,
+        Result<Bytes, (Outcome, Response)>,
     ),
     Response,
 > {
@@ -99,7 +106,17 @@ async fn admit(
     {
         headers.insert(HOST, host);
     }
-    let body = Bytes::from_request(Request::from_parts(parts, body), &()).await;
+    let read = Bytes::from_request(Request::from_parts(parts, body), &());
+    let body = match tokio::time::timeout(BODY_TIMEOUT, read).await {
+        Ok(read) => read.map_err(rejected),
+        Err(_) => Err((
+            Outcome::TimedOut,
+            answer(
+                StatusCode::REQUEST_TIMEOUT,
+                format!("the body did not arrive within {BODY_TIMEOUT:?}"),
+            ),
+        )),
+    };
     Ok((place, headers, body))
 }
 
@@ -119,7 +136,7 @@ async fn on_webhook(State(gateway): State<Arc<Gateway>>, request: Request) -> Re
     };
     let (outcome, response) = match body {
         Ok(body) => webhook(&gateway, &headers, body).await,
-        Err(rejection) => rejected(&rejection),
+        Err(refusal) => refusal,
     };
     gateway.metrics.delivery(&event_name, outcome);
     response
@@ -160,7 +177,7 @@ async fn on_events(State(gateway): State<Arc<Gateway>>, request: Request) -> Res
     };
     let (outcome, response) = match body {
         Ok(body) => cloudevents(&gateway, &headers, body).await,
-        Err(rejection) => rejected(&rejection),
+        Err(refusal) => refusal,
     };
     gateway.metrics.cloudevents(outcome);
     response

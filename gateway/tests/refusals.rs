@@ -263,13 +263,51 @@ async fn requests_beyond_the_limit_in_flight_should_get_503_at_once() {
     let _ = held.await.unwrap();
     let (code, _) = status(&router, delivery(PR, signature)).await;
     assert_eq!(code, StatusCode::ACCEPTED, "the place is free again");
-    let mut registry = prometheus_client::registry::Registry::default();
-    metrics.register(&mut registry);
-    let text = workqueue::metrics::render(&registry);
+    let text = rendered(&metrics);
     assert!(
         text.contains(r#"gateway_webhook_deliveries_total{event="pull_request",outcome="busy"} 1"#),
         "{text}"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_body_that_stalls_should_get_408_and_free_its_place() {
+    let queue = Queue::new(Arc::new(MemoryStorage::new()), QueueConfig::default());
+    let metrics = GatewayMetrics::default();
+    let router = build_measured(
+        Arc::new(LocalWorkqueue::new(queue.clone())),
+        None,
+        1,
+        metrics.clone(),
+    );
+    let (sender, chunks) =
+        tokio::sync::mpsc::channel::<Result<axum::body::Bytes, std::io::Error>>(1);
+    sender.send(Ok(PR[..10].into())).await.unwrap();
+    let stalled = Body::from_stream(tokio_stream_from(chunks));
+    let signature = Some(sign(b"new", PR.as_bytes()));
+    // Paused, the clock jumps to the next timer once every task waits: the body timeout's.
+    let started = tokio::time::Instant::now();
+    let (code, body) = status(&router, delivery(stalled, signature.clone())).await;
+    assert_eq!(code, StatusCode::REQUEST_TIMEOUT, "{body}");
+    assert_eq!(started.elapsed(), gateway::server::BODY_TIMEOUT);
+    assert!(keys(&queue).await.is_empty(), "nothing enqueued");
+    let (code, _) = status(&router, delivery(PR, signature)).await;
+    assert_eq!(code, StatusCode::ACCEPTED, "the place is free again");
+    let text = rendered(&metrics);
+    assert!(
+        text.contains(
+            r#"gateway_webhook_deliveries_total{event="pull_request",outcome="timed_out"} 1"#
+        ),
+        "{text}"
+    );
+    drop(sender);
+}
+
+/// The gateway's metrics in the text format.
+fn rendered(metrics: &GatewayMetrics) -> String {
+    let mut registry = prometheus_client::registry::Registry::default();
+    metrics.register(&mut registry);
+    workqueue::metrics::render(&registry)
 }
 
 /// A stream of the chunks a channel receives.
