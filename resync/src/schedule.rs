@@ -105,28 +105,36 @@ pub const RETRY_WAITS: [Duration; 3] = [
     Duration::from_secs(15 * 60),
 ];
 
+/// One turn: [`run_once`], then again after each of `retry_waits` while it fails. Returns
+/// whether a run succeeded.
+pub async fn run_retrying(
+    sweep: &Sweep,
+    retry_waits: &[Duration],
+    metrics: &ResyncMetrics,
+) -> bool {
+    if run_once(sweep, metrics).await.is_ok() {
+        return true;
+    }
+    for (tried, wait) in (1..).zip(retry_waits) {
+        warn!(repository = %sweep.repository(), ?wait, tried, "trying the resync again");
+        tokio::time::sleep(*wait).await;
+        if run_once(sweep, metrics).await.is_ok() {
+            return true;
+        }
+    }
+    false
+}
+
 /// Runs `sweep` on `schedule` (a cron expression with seconds first, in UTC: the period's
-/// [`Period::cron`](crate::Period::cron) unless overridden) until `shutdown`, a failed sweep
-/// tried again after each of [`RETRY_WAITS`]. A run still going (or waiting to try again)
-/// when the next is due makes that one skip (logged and counted).
+/// [`Period::cron`](crate::Period::cron) unless overridden) until `shutdown`, each turn a
+/// [`run_retrying`] with [`RETRY_WAITS`]. A run still going (or waiting to try again) when the
+/// next is due makes that one skip (logged and counted).
 pub async fn run(
     sweep: Arc<Sweep>,
     schedule: &str,
     metrics: ResyncMetrics,
     shutdown: CancellationToken,
 ) -> Result<(), ScheduleError> {
-    run_retrying(sweep, schedule, &RETRY_WAITS, metrics, shutdown).await
-}
-
-/// [`run`], a failed sweep tried again after each of `retry_waits`.
-pub async fn run_retrying(
-    sweep: Arc<Sweep>,
-    schedule: &str,
-    retry_waits: &[Duration],
-    metrics: ResyncMetrics,
-    shutdown: CancellationToken,
-) -> Result<(), ScheduleError> {
-    let retry_waits: Arc<[Duration]> = retry_waits.into();
     let mut scheduler = JobScheduler::new()
         .await
         .map_err(scheduler_failed("start"))?;
@@ -135,7 +143,6 @@ pub async fn run_retrying(
     let repository = sweep.repository().to_owned();
     let job = Job::new_async(schedule, move |_, _| {
         let (sweep, metrics, running) = (sweep.clone(), metrics.clone(), running.clone());
-        let retry_waits = retry_waits.clone();
         Box::pin(async move {
             let Some(_running) = Running::start(&running) else {
                 warn!(repository = %sweep.repository(), "the previous resync is still running: skipping this one");
@@ -143,15 +150,7 @@ pub async fn run_retrying(
                 return;
             };
             // Each outcome is logged and counted; the schedule goes on either way.
-            for (tried, wait) in std::iter::once(&Duration::ZERO).chain(retry_waits.iter()).enumerate() {
-                if tried > 0 {
-                    warn!(repository = %sweep.repository(), ?wait, tried, "trying the resync again");
-                    tokio::time::sleep(*wait).await;
-                }
-                if run_once(&sweep, &metrics).await.is_ok() {
-                    return;
-                }
-            }
+            run_retrying(&sweep, &RETRY_WAITS, &metrics).await;
         })
     })
     .map_err(|source| ScheduleError::Invalid {
