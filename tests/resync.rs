@@ -168,6 +168,8 @@ async fn bad_input_should_stop_the_resync_with_a_clear_message() {
         .args(["--storage-emulator-host", "http://127.0.0.1:1"])
         .args(["--repository", REPOSITORY, "--path-pattern", "a/(.+)"])
         .args(["--resync-schedule", "every now and then"])
+        .env_remove("PORT")
+        .env_remove("WORKQUEUE_LISTEN")
         .output()
         .unwrap();
     let (ok, output) = outcome(&out);
