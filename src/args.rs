@@ -76,11 +76,14 @@ pub(crate) struct WorkqueueServiceArgs {
 }
 
 impl WorkqueueServiceArgs {
-    /// A client of the receiver, each call bounded by the gateway's call timeout.
-    pub(crate) fn remote(&self) -> anyhow::Result<std::sync::Arc<dyn gateway::enqueue::Enqueue>> {
+    /// A client of the receiver, each call bounded by `call_timeout`.
+    pub(crate) fn remote(
+        &self,
+        call_timeout: Duration,
+    ) -> anyhow::Result<std::sync::Arc<dyn gateway::enqueue::Enqueue>> {
         Ok(std::sync::Arc::new(gateway::enqueue::RemoteWorkqueue::new(
             &self.url,
-            gateway::gateway::DEFAULT_CALL_TIMEOUT,
+            call_timeout,
         )?))
     }
 }

@@ -23,9 +23,13 @@ pub(crate) struct EnqueueArgs {
     delay: Duration,
 }
 
+/// How long one enqueue may take: a person or a script waits, and a Cloud Run receiver may
+/// be starting from cold.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Enqueues the keys through the receiver, one call each.
 pub(crate) async fn run(args: EnqueueArgs) -> anyhow::Result<()> {
-    let workqueue = args.workqueue.remote()?;
+    let workqueue = args.workqueue.remote(CALL_TIMEOUT)?;
     for key in args.keys {
         workqueue
             .enqueue(&key, args.priority, args.delay)

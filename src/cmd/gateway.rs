@@ -171,7 +171,9 @@ pub(crate) async fn run(args: GatewayArgs, shutdown: CancellationToken) -> anyho
         }
         return Ok(());
     }
-    let workqueue = args.workqueue.remote()?;
+    let workqueue = args
+        .workqueue
+        .remote(gateway::gateway::DEFAULT_CALL_TIMEOUT)?;
     let metrics = GatewayMetrics::default();
     let mut registry = workqueue::metrics::labelled_registry();
     metrics.register(&mut registry);

@@ -98,7 +98,9 @@ impl ResyncArgs {
 
 /// Sweeps once (`--once`), or on the schedule until `shutdown`.
 pub(crate) async fn run(args: ResyncArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let workqueue = args.workqueue.remote()?;
+    let workqueue = args
+        .workqueue
+        .remote(gateway::gateway::DEFAULT_CALL_TIMEOUT)?;
     let sweep = args.sweep.sweep(workqueue)?;
     let metrics = ResyncMetrics::default();
     if args.once {
