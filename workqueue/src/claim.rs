@@ -238,9 +238,7 @@ impl Claim {
                     return Ok(());
                 }
                 Err(e) if e.is_conflict() => match self.queue.read(&name, key, action).await? {
-                    Read::Found(current, current_generation)
-                        if current.run.as_ref().is_some_and(|r| r.id == self.run.id) =>
-                    {
+                    Read::Found(current, current_generation) if current.runs(&self.run.id) => {
                         record = current;
                         generation = current_generation;
                     }
@@ -331,9 +329,7 @@ async fn heartbeat(
                 }
                 Ok(Err(e)) if e.is_conflict() => match queue.read(&name, &run.key, "renew").await {
                     // A twin arrived: renew over the newer record.
-                    Ok(Read::Found(current, current_generation))
-                        if current.run.as_ref().is_some_and(|r| r.id == run.id) =>
-                    {
+                    Ok(Read::Found(current, current_generation)) if current.runs(&run.id) => {
                         let mut held = held.lock().unwrap_or_else(|p| p.into_inner());
                         held.record = current;
                         held.generation = current_generation;

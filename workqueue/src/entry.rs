@@ -280,6 +280,11 @@ pub struct KeyRecord {
 }
 
 impl KeyRecord {
+    /// Whether the record's run is the one with this id (a run this process wrote).
+    pub fn runs(&self, run_id: &str) -> bool {
+        self.run.as_ref().is_some_and(|r| r.id == run_id)
+    }
+
     /// A record holding only `entry`.
     pub fn queued(entry: QueuedEntry) -> Self {
         Self {

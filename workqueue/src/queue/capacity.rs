@@ -267,10 +267,9 @@ impl Capacity {
             .map(|(i, h)| (*i, *h))
             .collect();
         let mut landed = true;
+        // Slots are given back only under `writing`, which the caller holds: every slot due
+        // stays held while this runs (unless a revocation here ends it).
         for (index, held) in due {
-            if !self.slots().held.contains_key(&index) {
-                continue; // given back since the list was made
-            }
             let earliest = self.slots().held.values().map(|h| h.lease_expires).min();
             let deadline = earliest.unwrap_or(held.lease_expires) - lease_margin(self.lease);
             let now = self.clock.now();

@@ -99,31 +99,26 @@ impl Queue {
                     self.observe(&name, Some((claimed.clone(), next)), since);
                     return Ok(Some((claimed, next, entry)));
                 }
-                Err(e) if e.is_conflict() => match self.read(&name, key, "claim").await? {
-                    // This claim landed, then reported an error, and its retry met a record
-                    // changed since (a twin enqueued): the run is this one's to make.
-                    Read::Found(newer, newer_generation)
-                        if newer.run.as_ref().is_some_and(|r| r.id == run.id) =>
-                    {
-                        return Ok(Some((newer, newer_generation, entry)));
-                    }
-                    Read::Found(newer, newer_generation) => {
-                        record = newer;
-                        generation = newer_generation;
-                    }
-                    Read::Missing | Read::Corrupt(_) => return Ok(None),
-                },
                 Err(e) => {
-                    // A write can land and still report an error (a timeout on the way back):
-                    // look, and run the key if the run written is this one. Otherwise (or if
-                    // the look fails too) a run that did land lapses and is recovered.
-                    if let Ok(Read::Found(current, current_generation)) =
-                        self.read(&name, key, "claim").await
-                        && current.run.as_ref().is_some_and(|r| r.id == run.id)
-                    {
-                        return Ok(Some((current, current_generation, entry)));
+                    // A write can land and still report an error: a timeout on the way back,
+                    // or a precondition failure when a client's retry meets its own write. So
+                    // look first: if the run stored is this one, it is this one's to make.
+                    // Otherwise a conflict means the record changed (try again while it is
+                    // claimable); any other error leaves a run that did land to lapse and be
+                    // recovered.
+                    let conflict = e.is_conflict();
+                    match self.read(&name, key, "claim").await {
+                        Ok(Read::Found(current, current_generation)) if current.runs(&run.id) => {
+                            return Ok(Some((current, current_generation, entry)));
+                        }
+                        Ok(Read::Found(newer, newer_generation)) if conflict => {
+                            record = newer;
+                            generation = newer_generation;
+                        }
+                        Ok(Read::Missing | Read::Corrupt(_)) if conflict => return Ok(None),
+                        Err(read_failed) if conflict => return Err(read_failed),
+                        _ => return Err(QueueError::storage("claim", key, e)),
                     }
-                    return Err(QueueError::storage("claim", key, e));
                 }
             }
         }
