@@ -63,7 +63,7 @@ pub enum ServiceError {
     /// A listener could not be bound or failed.
     #[error(transparent)]
     Serve(#[from] std::io::Error),
-    /// The dispatcher stopped (it panicked) while the process was meant to run.
+    /// The dispatcher stopped (it panicked, or returned) while the process was meant to run.
     #[error("the dispatcher stopped: {0}")]
     Dispatcher(String),
 }
@@ -145,11 +145,16 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<(), Se
             (serving.await, dispatched)
         }
     };
-    served?;
-    dispatched.map_err(|why| {
-        error!(error = %why, "the dispatcher stopped");
-        ServiceError::Dispatcher(why)
-    })
+    // The error returned is the caller's to log; a second failure is logged here.
+    match (served, dispatched) {
+        (Ok(()), Ok(())) => Ok(()),
+        (Ok(()), Err(why)) => Err(ServiceError::Dispatcher(why)),
+        (Err(e), Ok(())) => Err(e.into()),
+        (Err(e), Err(why)) => {
+            error!(error = %why, "the dispatcher stopped too");
+            Err(e.into())
+        }
+    }
 }
 
 /// What a task's end says: its panic's message, or why it was cancelled.
