@@ -35,7 +35,7 @@ pub struct GatewayConfig {
     pub github_api: Option<String>,
     /// Where converted GitHub events are forwarded, if anywhere.
     pub sink: Option<String>,
-    /// How long one call to a workqueue, the sink or the GitHub API may take.
+    /// How long one call to a workqueue or the sink, or one try of a GitHub API call, may take.
     pub call_timeout: Duration,
     /// Requests handled at once; more are answered 503 at once (bodies are up to 25 MiB, so
     /// this bounds the memory they take).

@@ -68,7 +68,7 @@ pub(crate) async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::R
             );
         }
         info!(
-            "no WEBHOOK_SECRET is set: /webhook accepts deliveries signed with the secret \"dev\""
+            "no webhook secret is set (WEBHOOK_SECRET or --webhook-secret): /webhook accepts deliveries signed with the secret \"dev\""
         );
         secrets = Secrets::new([DEV_SECRET]);
     }

@@ -119,7 +119,9 @@ impl RouteArgs {
         metrics: GatewayMetrics,
     ) -> anyhow::Result<Gateway> {
         if secrets.is_empty() {
-            warn!("no WEBHOOK_SECRET* is set: /webhook refuses every delivery");
+            warn!(
+                "no webhook secret is set (WEBHOOK_SECRET* or --webhook-secret): /webhook refuses every delivery"
+            );
         }
         let gateway = Gateway::new(
             GatewayConfig {

@@ -51,8 +51,9 @@ impl GitHubApi {
     /// GETs `route` (with its query): the body of a success. A rate limit (403 or 429 with
     /// `Retry-After`, or `X-RateLimit-Remaining: 0` and its reset time; a secondary limit
     /// without either: a minute) is waited out and the call made again, for up to `max_wait`
-    /// in all; a 5xx, a failed connection or a try over [`CALL_TIMEOUT`] is tried again up to
-    /// [`TRANSIENT_TRIES`] times; anything else fails with GitHub's message.
+    /// in all; a 5xx, a failed connection or a try over the client's call timeout
+    /// ([`CALL_TIMEOUT`] unless [`GitHubApi::with_call_timeout`] set another) is tried again up
+    /// to [`TRANSIENT_TRIES`] times; anything else fails with GitHub's message.
     pub(super) async fn get_text(&self, route: &str) -> Result<String, GitHubError> {
         let mut waited = Duration::ZERO;
         let mut failures = 0;

@@ -74,7 +74,7 @@ impl GitHubApi {
     /// local fake otherwise) with the credentials the environment gives.
     pub fn from_env(base: Option<&str>) -> Result<Self, GitHubError> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        // Our own calls wait out rate limits, within a bound (`get_json`); octocrab's retry
+        // Our own calls wait out rate limits, within a bound (`call.rs`); octocrab's retry
         // would call again at once on a 429.
         let mut builder = Octocrab::builder()
             .add_retry_config(octocrab::service::middleware::retry::RetryConfig::None);

@@ -28,8 +28,8 @@ pub enum Landed {
     No,
     /// The operation took effect, but its caller sees a failure.
     Yes,
-    /// The operation took effect, but its caller sees a precondition failure: what a client's
-    /// own retry of a write that landed meets.
+    /// The operation took effect, but its caller sees what a client's own retry of it meets:
+    /// a precondition failure for a put, not found for a delete.
     YesThenConflict,
 }
 
