@@ -221,10 +221,30 @@ async fn scheduled_resyncs_should_serve_their_metrics() {
         "{metrics}"
     );
 
-    // dev with a path route (here from a routes file) runs the resync too, on its schedule.
+    // dev with path routes (here from a routes file) runs a resync for each, on its schedule,
+    // into the workqueue its route sends keys to: dev's own, or a receiver the route names.
+    let other = TestStorage::dir();
+    let (other_http, other_grpc) = (free_addr(), free_addr());
+    let mut receiver = other.reconcilers(
+        "receiver",
+        &[
+            "receiver",
+            "--storage",
+            &other.url(),
+            "--listen",
+            &other_http.to_string(),
+            "--grpc-listen",
+            &other_grpc.to_string(),
+        ],
+    );
+    receiver.wait_healthy(other_http).await;
     let storage = TestStorage::dir();
     let (dev_http, dev_grpc) = (free_addr(), free_addr());
-    let routes = format!("[[route]]\nrepository = '{REPOSITORY}'\npath_patterns = ['a/(.+)']\n");
+    let routes = format!(
+        "[[route]]\nrepository = '{REPOSITORY}'\npath_patterns = ['a/(.+)']\n\n\
+         [[route]]\nrepository = '{REPOSITORY}'\npath_patterns = ['(a)/.+']\n\
+         workqueue = 'http://{other_grpc}'\n"
+    );
     let mut dev = storage.reconcilers(
         "dev",
         &[
@@ -250,6 +270,26 @@ async fn scheduled_resyncs_should_serve_their_metrics() {
         async || {
             let (_, metrics) = http_get(dev_http, "/metrics").await?;
             (successful_runs(&metrics)? >= 1).then_some(())
+        },
+    )
+    .await;
+    // Each key where its route sends it (dev's built-in reconciler may have run its own key
+    // if its spread delay was 0: the next sweep, a second later, enqueues it again).
+    let key = |capture: &str| format!("https://github.com/{REPOSITORY}/blob/{BRANCH}/{capture}");
+    let (dev_queue, other_queue) = (storage.queue().await, other.queue().await);
+    let keys = async |queue: &workqueue::Queue| -> Option<BTreeSet<String>> {
+        let snapshot = queue.snapshot().await.ok()?;
+        let queued = snapshot.queued.into_iter().map(|l| l.record.key);
+        let running = snapshot.in_progress.into_iter().map(|l| l.record.key);
+        Some(queued.chain(running).collect())
+    };
+    let expected = (BTreeSet::from([key("b.yaml")]), BTreeSet::from([key("a")]));
+    eventually(
+        "each route's keys in its workqueue",
+        Duration::from_secs(30),
+        async || {
+            let got = (keys(&dev_queue).await?, keys(&other_queue).await?);
+            (got == expected).then_some(())
         },
     )
     .await;

@@ -8,7 +8,8 @@ use tokio_util::sync::CancellationToken;
 use workqueue::reconciler::{LogReconciler, Reconciler, RemoteReconciler};
 use workqueue::service::{Service, run as run_service};
 
-use gateway::enqueue::LocalWorkqueue;
+use gateway::enqueue::{Enqueue, LocalWorkqueue, RemoteWorkqueue};
+use gateway::gateway::DEFAULT_CALL_TIMEOUT;
 use gateway::metrics::GatewayMetrics;
 use gateway::paths::PathPatterns;
 use gateway::route::KeyRule;
@@ -73,7 +74,8 @@ pub(crate) async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::R
         secrets = Secrets::new([DEV_SECRET]);
     }
     // Checked now, so a bad route, period or schedule is an error before anything listens.
-    let path_routes: Vec<(String, PathPatterns)> = args
+    // Each with the workqueue its route sends keys to (`None`: dev's own).
+    let path_routes: Vec<(String, PathPatterns, Option<String>)> = args
         .routes
         .routes()?
         .into_iter()
@@ -81,7 +83,7 @@ pub(crate) async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::R
             KeyRule::Path {
                 repository,
                 patterns,
-            } => Some((repository, patterns)),
+            } => Some((repository, patterns, route.workqueue)),
             KeyRule::Extension(_) => None,
         })
         .collect();
@@ -103,17 +105,22 @@ pub(crate) async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::R
             let metrics = GatewayMetrics::default();
             metrics.register(registry);
             let local = Arc::new(LocalWorkqueue::new(queue.clone()));
-            // One resync per path route (from the flags or a routes file), counted together.
+            // One resync per path route (from the flags or a routes file), counted together,
+            // into the workqueue the route's pushes go to.
             if let Some((period, schedule)) = resync_plan {
                 let metrics = ResyncMetrics::default();
                 metrics.register(registry);
-                for (repository, patterns) in &path_routes {
+                for (repository, patterns, workqueue) in &path_routes {
+                    let target: Arc<dyn Enqueue> = match workqueue {
+                        None => local.clone(),
+                        Some(url) => Arc::new(RemoteWorkqueue::new(url, DEFAULT_CALL_TIMEOUT)?),
+                    };
                     let sweep = dev_sweep(
                         repository,
                         patterns,
                         period,
                         routes.github_api.as_deref(),
-                        local.clone(),
+                        target,
                     )?;
                     info!(%repository, %schedule, "resync on its schedule");
                     let (schedule, metrics, shutdown) =
