@@ -74,16 +74,19 @@ pub(crate) async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::R
         secrets = Secrets::new([DEV_SECRET]);
     }
     // Checked now, so a bad route, period or schedule is an error before anything listens.
+    let gateway_routes = args.routes.routes()?;
     // Each with the workqueue its route sends keys to (`None`: dev's own).
-    let path_routes: Vec<(String, PathPatterns, Option<String>)> = args
-        .routes
-        .routes()?
-        .into_iter()
-        .filter_map(|route| match route.key {
+    let path_routes: Vec<(String, PathPatterns, Option<String>)> = gateway_routes
+        .iter()
+        .filter_map(|route| match &route.key {
             KeyRule::Path {
                 repository,
                 patterns,
-            } => Some((repository, patterns, route.workqueue)),
+            } => Some((
+                repository.clone(),
+                patterns.clone(),
+                route.workqueue.clone(),
+            )),
             KeyRule::Extension(_) => None,
         })
         .collect();
@@ -138,7 +141,7 @@ pub(crate) async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::R
                     });
                 }
             }
-            let gateway = routes.gateway(local, secrets, metrics)?;
+            let gateway = routes.gateway(gateway_routes, local, secrets, metrics)?;
             Ok(gateway::server::router(Arc::new(gateway)))
         })),
         queue: args.dispatch.queue()?,

@@ -111,9 +111,11 @@ impl RouteArgs {
         }])
     }
 
-    /// The gateway these options make, sending keys to `workqueue` by default.
+    /// The gateway of `routes` (from [`RouteArgs::routes`]) and these options, sending keys to
+    /// `workqueue` by default.
     pub(crate) fn gateway(
         &self,
+        routes: Vec<Route>,
         workqueue: Arc<dyn Enqueue>,
         secrets: Secrets,
         metrics: GatewayMetrics,
@@ -130,7 +132,7 @@ impl RouteArgs {
                 sink: self.sink.clone(),
                 max_in_flight: self.max_in_flight,
                 serve_events: !self.webhook_only,
-                ..GatewayConfig::new(self.routes()?, workqueue, secrets)
+                ..GatewayConfig::new(routes, workqueue, secrets)
             },
             metrics,
         )?;
@@ -179,9 +181,10 @@ pub(crate) async fn run(args: GatewayArgs, shutdown: CancellationToken) -> anyho
     let metrics = GatewayMetrics::default();
     let mut registry = workqueue::metrics::labelled_registry();
     metrics.register(&mut registry);
+    let routes = args.routes.routes()?;
     let gateway = args
         .routes
-        .gateway(workqueue, args.secrets.secrets(), metrics)?;
+        .gateway(routes, workqueue, args.secrets.secrets(), metrics)?;
     let http = workqueue::http::router(Arc::new(registry), None)
         .merge(gateway::server::router(Arc::new(gateway)));
     let addr = args.listen.http("127.0.0.1:8080")?;
