@@ -59,12 +59,8 @@ impl SweepArgs {
     /// runtime (the GitHub client starts a task).
     fn sweep(&self, workqueue: Arc<dyn Enqueue>) -> anyhow::Result<Sweep> {
         let period = Period::from_hours(self.period_hours)?;
-        // A sweep is not in a hurry: it waits for a primary rate limit's reset (an hour at
-        // most) rather than fail (DESIGN §5).
-        let github = GitHubApi::from_env(self.github_api.as_deref())?
-            .with_max_rate_limit_wait(RATE_LIMIT_WAIT);
         Ok(Sweep::new(
-            github,
+            sweep_github(self.github_api.as_deref())?,
             &self.repository,
             &self.path_patterns,
             period,
@@ -133,6 +129,12 @@ pub(crate) async fn run(args: ResyncArgs, shutdown: CancellationToken) -> anyhow
     Ok(())
 }
 
+/// The GitHub API client of a sweep (`api`: another base URL), which is not in a hurry: it
+/// waits for a primary rate limit's reset (an hour at most) rather than fail (DESIGN §5).
+fn sweep_github(api: Option<&str>) -> anyhow::Result<GitHubApi> {
+    Ok(GitHubApi::from_env(api)?.with_max_rate_limit_wait(RATE_LIMIT_WAIT))
+}
+
 /// The sweep `reconcilers dev` runs beside a path route of `repository` and `patterns`.
 pub(crate) fn dev_sweep(
     repository: &str,
@@ -141,9 +143,8 @@ pub(crate) fn dev_sweep(
     github_api: Option<&str>,
     workqueue: Arc<dyn Enqueue>,
 ) -> anyhow::Result<Sweep> {
-    let github = GitHubApi::from_env(github_api)?.with_max_rate_limit_wait(RATE_LIMIT_WAIT);
     Ok(Sweep::for_rule(
-        github,
+        sweep_github(github_api)?,
         repository.to_owned(),
         patterns.clone(),
         period,
