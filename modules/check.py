@@ -150,9 +150,9 @@ def main(argv=None):
     results = run_checks(root, binary, args.allow_empty)
     dockerfile = root.resolve().parent / "Dockerfile"
     if dockerfile.exists():
-        results.append(check_image(dockerfile, Path(args.bin).resolve()))
+        results.append(check_image(dockerfile, Path(binary.path)))
     if (root / "gateway" / "routes").is_dir():
-        results.append(check_routes(root.resolve(), str(Path(args.bin).resolve())))
+        results.append(check_routes(root.resolve(), binary.path))
     for res in results:
         res.print()
         failed += [res.name] if res.errors else []

@@ -45,6 +45,10 @@ def check_routes(modules_root, binary_path):
     (`reconcilers gateway --check --routes-toml`), every route in it; and a bad pattern in
     the module's input is refused by the binary, naming it."""
     res = Result("routes")
+    if not os.path.exists(binary_path):
+        res.errors.append(f"{binary_path} does not exist: build it with `cargo build --bin reconcilers`")
+        res.summary = "the routes were not read back"
+        return res
     module = modules_root / "gateway" / "routes"
     bad = SAMPLE_ROUTES + [{"name": "bad", "workqueue": "bad-wq", "repository": "o/r",
                             "path_patterns": ["(two)/(groups)"]}]
@@ -61,10 +65,6 @@ def check_routes(modules_root, binary_path):
         return subprocess.run([binary_path, "gateway", "--check", "--routes-toml", text],
                               capture_output=True, text=True, env={"PATH": os.environ.get("PATH", "")},
                               timeout=30)
-    if not os.path.exists(binary_path):
-        res.errors.append(f"{binary_path} does not exist: build it with `cargo build --bin reconcilers`")
-        res.summary = "the routes were not read back"
-        return res
     good = check(toml)
     if good.returncode != 0:
         res.errors.append(f"the binary refuses the rendered routes: {good.stderr.strip()}\n{toml}")
