@@ -225,3 +225,24 @@ async fn every_fixture_should_yield_exactly_its_keys_and_extensions() {
         assert_eq!(got, want_ext, "{file}");
     }
 }
+
+#[tokio::test]
+async fn an_http2_delivery_should_take_its_source_from_the_authority() {
+    let (sink, seen) = sink().await;
+    let (api, _) = github_api().await;
+    let (router, _) = gateway(sink, api).await;
+    let file = "pull_request/00-opened.json";
+    let mut request = delivery(
+        "pull_request",
+        file,
+        std::fs::read(fixtures().join(file)).unwrap(),
+    );
+    // HTTP/2 carries the host as the request's authority, with no Host header.
+    request.headers_mut().remove("host");
+    *request.version_mut() = axum::http::Version::HTTP_2;
+    *request.uri_mut() = "https://h2.example.com/webhook".parse().unwrap();
+    let response = router.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let headers = seen.lock().unwrap().pop().expect("forwarded to the sink");
+    assert_eq!(headers.get("ce-source").unwrap(), "h2.example.com");
+}
