@@ -184,7 +184,7 @@ impl Sweep {
             attempts: attempts.max(1),
             backoff: Backoff {
                 base: first_backoff,
-                max: MAX_BACKOFF,
+                ..self.backoff
             },
             ..self
         }

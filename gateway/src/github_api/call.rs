@@ -178,7 +178,7 @@ fn rate_limit_wait(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -188,7 +188,7 @@ mod tests {
     use super::*;
 
     /// Serves `router` on a loopback port; a client of it.
-    async fn api_of(router: axum::Router) -> GitHubApi {
+    pub(in super::super) async fn api_of(router: axum::Router) -> GitHubApi {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, router).await });

@@ -192,7 +192,7 @@ const CLIENT_FAILED: &str = "failed to set up the GitHub client";
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::call::tests::api_of;
 
     #[tokio::test]
     async fn branch_names_should_reach_github_as_written() {
@@ -209,10 +209,7 @@ mod tests {
                 },
             ),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, router).await });
-        let api = GitHubApi::from_env(Some(&format!("http://{addr}"))).unwrap();
+        let api = api_of(router).await;
         assert_eq!(
             api.branch_head("o/r", "release/a+b#c%d").await.unwrap(),
             "0123456789abcdef0123456789abcdef01234567"
