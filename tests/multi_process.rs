@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use common::{TestStorage, eventually, free_addr, http_get};
+use common::{TestStorage, counter, eventually, free_addr, http_get};
 use tokio_util::sync::CancellationToken;
 use workqueue::conformance::Recorder;
 use workqueue::proto::ProcessRequest;
@@ -213,10 +213,7 @@ async fn dispatchers_should_share_storage_safely_and_survive_sigkill(backend: Te
     let mut expired = 0;
     for (http, _) in &dispatchers {
         let (_, metrics) = http_get(*http, "/metrics").await.expect("metrics");
-        expired += metrics
-            .lines()
-            .find_map(|l| l.strip_prefix("workqueue_expired_leases_total "))
-            .and_then(|v| v.trim().parse::<u64>().ok())
+        expired += counter(&metrics, "workqueue_expired_leases_total")
             .expect("the expired leases counter");
     }
     assert_eq!(expired, 1, "one lapsed lease was recovered");

@@ -12,7 +12,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use common::{Proc, TestStorage, eventually, free_addr, http_get, outcome};
+use common::{Proc, TestStorage, counter, eventually, free_addr, http_get, outcome};
 use fake_github::{BRANCH, FakeGitHub, REPOSITORY};
 
 /// Runs `reconcilers resync ARGS` to its end, off the runtime (the fake GitHub API is served
@@ -297,11 +297,5 @@ async fn scheduled_resyncs_should_serve_their_metrics() {
 
 /// The count of successful sweeps on a `/metrics` page.
 fn successful_runs(metrics: &str) -> Option<u64> {
-    metrics
-        .lines()
-        .find(|l| l.starts_with(r#"resync_runs_total{result="success"}"#))?
-        .rsplit(' ')
-        .next()?
-        .parse()
-        .ok()
+    counter(metrics, r#"resync_runs_total{result="success"}"#)
 }

@@ -185,6 +185,16 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
     Some((status, body))
 }
 
+/// The value of the series `series` (a name with its labels, as printed) on a `/metrics` page.
+pub fn counter(metrics: &str, series: &str) -> Option<u64> {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))?
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// The Python interpreter with the test requirements (`tests/requirements.txt`): `$PYTHON`,
 /// else the repository's `.venv`.
 pub fn python() -> PathBuf {
