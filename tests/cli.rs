@@ -164,27 +164,25 @@ async fn storage_errors_should_be_clear() {
     // Through the variables, then through the flags that stand for WORKQUEUE_BUCKET and
     // STORAGE_EMULATOR_HOST (without the emulator, the bucket would be looked for on Google
     // Cloud Storage).
-    let by_env = ["queue", "list", "--storage", "gs://no-such-bucket"];
+    let by_env: [(&str, &str); 2] = [
+        ("WORKQUEUE_BUCKET", "no-such-bucket"),
+        ("STORAGE_EMULATOR_HOST", &emulator.endpoint),
+    ];
     let by_flags = [
-        "queue",
-        "list",
         "--bucket",
         "no-such-bucket",
         "--storage-emulator-host",
         &emulator.endpoint,
     ];
-    for (args, env) in [
-        (&by_env[..], Some(&emulator.endpoint)),
-        (&by_flags[..], None),
-    ] {
+    for (args, env) in [(&[][..], &by_env[..]), (&by_flags[..], &[][..])] {
         let mut command = Command::new(env!("CARGO_BIN_EXE_reconcilers"));
         command
+            .args(["queue", "list"])
             .args(args)
             .env_remove("STORAGE_EMULATOR_HOST")
-            .env_remove("WORKQUEUE_BUCKET");
-        if let Some(host) = env {
-            command.env("STORAGE_EMULATOR_HOST", host);
-        }
+            .env_remove("WORKQUEUE_BUCKET")
+            .env_remove("WORKQUEUE_STORAGE")
+            .envs(env.iter().copied());
         let out = command.output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(

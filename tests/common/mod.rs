@@ -140,9 +140,9 @@ pub async fn eventually<T>(
     }
 }
 
-/// Whether process `pid` holds the listening TCP socket on `addr` (an IPv4 loopback or
-/// every-interface address), read from `/proc`: the socket's inode in `/proc/net/tcp`, among
-/// the process's descriptors.
+/// Whether process `pid` holds a listening IPv4 TCP socket on `addr`'s port, read from `/proc`:
+/// the socket's inode in `/proc/net/tcp`, among the process's descriptors (the port is what
+/// tells two listeners apart here: every test listens on 127.0.0.1).
 pub fn listens_on(pid: u32, addr: SocketAddr) -> bool {
     let Ok(table) = std::fs::read_to_string("/proc/net/tcp") else {
         return false;
