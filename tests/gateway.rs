@@ -111,18 +111,7 @@ async fn dev_should_take_a_replayed_delivery_to_the_reconciler() {
 async fn gateway_should_take_cloudevents_and_rotated_secrets_into_a_receiver() {
     let storage = TestStorage::dir();
     let (receiver_http, receiver_grpc, gateway_http) = (free_addr(), free_addr(), free_addr());
-    let mut receiver = storage.reconcilers(
-        "receiver",
-        &[
-            "receiver",
-            "--storage",
-            &storage.url(),
-            "--listen",
-            &receiver_http.to_string(),
-            "--grpc-listen",
-            &receiver_grpc.to_string(),
-        ],
-    );
+    let mut receiver = storage.receiver("receiver", receiver_http, receiver_grpc);
     let mut command = Command::new(env!("CARGO_BIN_EXE_reconcilers"));
     command
         .args(["gateway", "--listen", &gateway_http.to_string()])

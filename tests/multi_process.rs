@@ -76,18 +76,7 @@ async fn dispatchers_should_share_storage_safely_and_survive_sigkill(backend: Te
     }));
 
     let (receiver_http, receiver_grpc) = (free_addr(), free_addr());
-    let mut receiver = backend.reconcilers(
-        "receiver",
-        &[
-            "receiver",
-            "--storage",
-            &storage,
-            "--listen",
-            &receiver_http.to_string(),
-            "--grpc-listen",
-            &receiver_grpc.to_string(),
-        ],
-    );
+    let mut receiver = backend.receiver("receiver", receiver_http, receiver_grpc);
     let reconciler_url = format!("http://{reconciler_addr}");
     let mut dispatchers = Vec::new();
     for i in 0..3 {

@@ -44,18 +44,7 @@ async fn resync_once_should_enqueue_every_matching_file_through_a_receiver() {
     let github = fake.serve().await;
     let storage = TestStorage::dir();
     let (http, grpc) = (free_addr(), free_addr());
-    let mut receiver = storage.reconcilers(
-        "receiver",
-        &[
-            "receiver",
-            "--storage",
-            &storage.url(),
-            "--listen",
-            &http.to_string(),
-            "--grpc-listen",
-            &grpc.to_string(),
-        ],
-    );
+    let mut receiver = storage.receiver("receiver", http, grpc);
     receiver.wait_healthy(http).await;
     let started = SystemTime::now();
     // GitHub spells the repository its own way; keys use its spelling, as the gateway's do.
@@ -225,18 +214,7 @@ async fn scheduled_resyncs_should_serve_their_metrics() {
     // into the workqueue its route sends keys to: dev's own, or a receiver the route names.
     let other = TestStorage::dir();
     let (other_http, other_grpc) = (free_addr(), free_addr());
-    let mut receiver = other.reconcilers(
-        "receiver",
-        &[
-            "receiver",
-            "--storage",
-            &other.url(),
-            "--listen",
-            &other_http.to_string(),
-            "--grpc-listen",
-            &other_grpc.to_string(),
-        ],
-    );
+    let mut receiver = other.receiver("receiver", other_http, other_grpc);
     receiver.wait_healthy(other_http).await;
     let storage = TestStorage::dir();
     let (dev_http, dev_grpc) = (free_addr(), free_addr());

@@ -21,14 +21,7 @@ const PR: &str =
 const KEY: &str = "https://github.com/o/r/pull/9";
 
 fn build(workqueue: Arc<dyn Enqueue>, sink: Option<String>) -> axum::Router {
-    build_with(workqueue, sink, gateway::gateway::DEFAULT_MAX_IN_FLIGHT)
-}
-
-fn build_with(
-    workqueue: Arc<dyn Enqueue>,
-    sink: Option<String>,
-    max_in_flight: usize,
-) -> axum::Router {
+    let max_in_flight = gateway::gateway::DEFAULT_MAX_IN_FLIGHT;
     build_measured(workqueue, sink, max_in_flight, GatewayMetrics::default())
 }
 
@@ -231,18 +224,9 @@ async fn cloudevents_without_a_key_should_be_accepted_and_dropped() {
 
 #[tokio::test]
 async fn requests_beyond_the_limit_in_flight_should_get_503_at_once() {
-    let queue = Queue::new(Arc::new(MemoryStorage::new()), QueueConfig::default());
-    let metrics = GatewayMetrics::default();
-    let router = build_measured(
-        Arc::new(LocalWorkqueue::new(queue.clone())),
-        None,
-        1,
-        metrics.clone(),
-    );
+    let (router, _, metrics) = one_at_a_time();
     // A delivery whose body is still arriving holds the one place.
-    let (sender, chunks) =
-        tokio::sync::mpsc::channel::<Result<axum::body::Bytes, std::io::Error>>(1);
-    let slow = Body::from_stream(tokio_stream_from(chunks));
+    let (sender, slow) = streamed();
     let held = tokio::spawn(router.clone().oneshot(delivery(slow, None)));
     let signature = Some(sign(b"new", PR.as_bytes()));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -272,22 +256,16 @@ async fn requests_beyond_the_limit_in_flight_should_get_503_at_once() {
 
 #[tokio::test(start_paused = true)]
 async fn a_body_that_stalls_should_get_408_and_free_its_place() {
-    let queue = Queue::new(Arc::new(MemoryStorage::new()), QueueConfig::default());
-    let metrics = GatewayMetrics::default();
-    let router = build_measured(
-        Arc::new(LocalWorkqueue::new(queue.clone())),
-        None,
-        1,
-        metrics.clone(),
-    );
-    let (sender, chunks) =
-        tokio::sync::mpsc::channel::<Result<axum::body::Bytes, std::io::Error>>(1);
+    let (router, queue, metrics) = one_at_a_time();
+    let (sender, stalled) = streamed();
     sender.send(Ok(PR[..10].into())).await.unwrap();
-    let stalled = Body::from_stream(tokio_stream_from(chunks));
     let signature = Some(sign(b"new", PR.as_bytes()));
     // Paused, the clock jumps to the next timer once every task waits: the body timeout's.
     let started = tokio::time::Instant::now();
-    let (code, body) = status(&router, delivery(stalled, signature.clone())).await;
+    let answered = status(&router, delivery(stalled, signature.clone()));
+    let (code, body) = tokio::time::timeout(2 * gateway::server::BODY_TIMEOUT, answered)
+        .await
+        .expect("answered when the body timed out");
     assert_eq!(code, StatusCode::REQUEST_TIMEOUT, "{body}");
     assert_eq!(started.elapsed(), gateway::server::BODY_TIMEOUT);
     assert!(keys(&queue).await.is_empty(), "nothing enqueued");
@@ -310,11 +288,23 @@ fn rendered(metrics: &GatewayMetrics) -> String {
     workqueue::metrics::render(&registry)
 }
 
-/// A stream of the chunks a channel receives.
-fn tokio_stream_from<T: Send + 'static>(
-    mut receiver: tokio::sync::mpsc::Receiver<T>,
-) -> impl futures::Stream<Item = T> + Send + 'static {
-    futures::stream::poll_fn(move |cx| receiver.poll_recv(cx))
+/// A gateway on a memory queue with one place for a delivery in flight, and its metrics.
+fn one_at_a_time() -> (axum::Router, Queue, GatewayMetrics) {
+    let queue = Queue::new(Arc::new(MemoryStorage::new()), QueueConfig::default());
+    let metrics = GatewayMetrics::default();
+    let workqueue = Arc::new(LocalWorkqueue::new(queue.clone()));
+    let router = build_measured(workqueue, None, 1, metrics.clone());
+    (router, queue, metrics)
+}
+
+/// A body whose chunks arrive as the sender sends them; it ends when the sender is dropped.
+fn streamed() -> (
+    tokio::sync::mpsc::Sender<Result<axum::body::Bytes, std::io::Error>>,
+    Body,
+) {
+    let (sender, mut chunks) = tokio::sync::mpsc::channel(1);
+    let body = Body::from_stream(futures::stream::poll_fn(move |cx| chunks.poll_recv(cx)));
+    (sender, body)
 }
 
 #[tokio::test]

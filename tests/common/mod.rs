@@ -272,6 +272,23 @@ impl TestStorage {
         workqueue::Queue::new(storage, workqueue::QueueConfig::default())
     }
 
+    /// Starts a receiver on it: health and metrics on `http`, the workqueue service on `grpc`.
+    pub fn receiver(&self, name: &str, http: SocketAddr, grpc: SocketAddr) -> Proc {
+        let (url, http, grpc) = (self.url(), http.to_string(), grpc.to_string());
+        self.reconcilers(
+            name,
+            &[
+                "receiver",
+                "--storage",
+                &url,
+                "--listen",
+                &http,
+                "--grpc-listen",
+                &grpc,
+            ],
+        )
+    }
+
     /// Starts `reconcilers ARGS` with this storage's environment.
     pub fn reconcilers(&self, name: &str, args: &[&str]) -> Proc {
         let mut command = Command::new(env!("CARGO_BIN_EXE_reconcilers"));
