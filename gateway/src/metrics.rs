@@ -22,7 +22,7 @@ pub enum Outcome {
     TooLarge,
     /// The body did not arrive in time.
     TimedOut,
-    /// The workqueue or the sink failed.
+    /// The workqueue, the sink or the GitHub API failed, or the deadline passed.
     Unavailable,
     /// Refused at once: the gateway had its most requests in flight.
     Busy,

@@ -74,25 +74,16 @@ fn rejected(rejection: BytesRejection) -> (Outcome, Response) {
     }
 }
 
-/// A request's headers, and its body read within the size limit and [`BODY_TIMEOUT`] (or the
-/// refusal to answer), once it holds one of the `max_in_flight` places (`Err`: the 503 to
-/// answer at once). The place is the permit.
+/// A request's headers, and its body read within the size limit and [`BODY_TIMEOUT`], once it
+/// holds one of the `max_in_flight` places (the permit); `Err` is the refusal to answer: 503 at
+/// once when every place is taken, 408, 413 or 400 for the body.
 async fn admit(
     gateway: &Gateway,
     request: Request,
-) -> Result<
-    (
-        tokio::sync::SemaphorePermit<'_>,
-        HeaderMap,
-        Result<Bytes, (Outcome, Response)>,
-    ),
-    Response,
-> {
+) -> Result<(tokio::sync::SemaphorePermit<'_>, HeaderMap, Bytes), (Outcome, Response)> {
     let Ok(place) = gateway.in_flight.try_acquire() else {
-        return Err(answer(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the gateway is busy",
-        ));
+        let busy = answer(StatusCode::SERVICE_UNAVAILABLE, "the gateway is busy");
+        return Err((Outcome::Busy, busy));
     };
     let (mut parts, body) = request.into_parts();
     let mut headers = std::mem::take(&mut parts.headers);
@@ -108,14 +99,14 @@ async fn admit(
     }
     let read = Bytes::from_request(Request::from_parts(parts, body), &());
     let body = match tokio::time::timeout(BODY_TIMEOUT, read).await {
-        Ok(read) => read.map_err(rejected),
-        Err(_) => Err((
-            Outcome::TimedOut,
-            answer(
-                StatusCode::REQUEST_TIMEOUT,
-                format!("the body did not arrive within {BODY_TIMEOUT:?}"),
-            ),
-        )),
+        Ok(read) => read.map_err(rejected)?,
+        Err(_) => {
+            let message = format!("the body did not arrive within {BODY_TIMEOUT:?}");
+            return Err((
+                Outcome::TimedOut,
+                answer(StatusCode::REQUEST_TIMEOUT, message),
+            ));
+        }
     };
     Ok((place, headers, body))
 }
@@ -127,15 +118,9 @@ async fn on_webhook(State(gateway): State<Arc<Gateway>>, request: Request) -> Re
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
-    let (_place, headers, body) = match admit(&gateway, request).await {
-        Ok(admitted) => admitted,
-        Err(busy) => {
-            gateway.metrics.delivery(&event_name, Outcome::Busy);
-            return busy;
-        }
-    };
-    let (outcome, response) = match body {
-        Ok(body) => webhook(&gateway, &headers, body).await,
+    // The place is held until the answer is made.
+    let (outcome, response) = match admit(&gateway, request).await {
+        Ok((_place, headers, body)) => webhook(&gateway, &headers, body).await,
         Err(refusal) => refusal,
     };
     gateway.metrics.delivery(&event_name, outcome);
@@ -168,15 +153,8 @@ async fn webhook(gateway: &Gateway, headers: &HeaderMap, body: Bytes) -> (Outcom
 }
 
 async fn on_events(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
-    let (_place, headers, body) = match admit(&gateway, request).await {
-        Ok(admitted) => admitted,
-        Err(busy) => {
-            gateway.metrics.cloudevents(Outcome::Busy);
-            return busy;
-        }
-    };
-    let (outcome, response) = match body {
-        Ok(body) => cloudevents(&gateway, &headers, body).await,
+    let (outcome, response) = match admit(&gateway, request).await {
+        Ok((_place, headers, body)) => cloudevents(&gateway, &headers, body).await,
         Err(refusal) => refusal,
     };
     gateway.metrics.cloudevents(outcome);
@@ -208,7 +186,7 @@ async fn handle(gateway: &Gateway, event: &crate::Incoming, forward: bool) -> (O
 
 /// The answer for handling that must end within the deadline: 202 with keys stored (or none
 /// to store), 400 when every key was refused as invalid (unless the event went on to the
-/// sink), 503 when storage or the sink failed or time ran out.
+/// sink), 503 when the workqueue, the sink or the GitHub API failed, or time ran out.
 async fn within_deadline(
     handling: impl Future<Output = Result<Handled, HandleError>>,
     id: &str,

@@ -51,35 +51,31 @@ impl GitHubApi {
     /// GETs `route` (with its query): the body of a success. A rate limit (403 or 429 with
     /// `Retry-After`, or `X-RateLimit-Remaining: 0` and its reset time; a secondary limit
     /// without either: a minute) is waited out and the call made again, for up to `max_wait`
-    /// in all; a 5xx, a failed connection or a try over the client's call timeout
-    /// ([`CALL_TIMEOUT`] unless [`GitHubApi::with_call_timeout`] set another) is tried again up
-    /// to [`TRANSIENT_TRIES`] times; anything else fails with GitHub's message.
+    /// in all; a failure that may pass ([`GitHubError::is_transient`]: a 5xx, a failed
+    /// connection, a try over the client's call timeout, [`CALL_TIMEOUT`] unless
+    /// [`GitHubApi::with_call_timeout`] set another) is tried [`TRANSIENT_TRIES`] times in all;
+    /// anything else fails with GitHub's message.
     pub(super) async fn get_text(&self, route: &str) -> Result<String, GitHubError> {
         let mut waited = Duration::ZERO;
         let mut failures = 0;
         loop {
-            let transient = match self.try_once(route).await {
-                Err(e) => e,
+            let failure = match self.try_once(route).await {
                 Ok(answer) if answer.status.is_success() => return Ok(answer.body),
-                Ok(answer) if answer.status.is_server_error() => GitHubError::Status {
-                    route: route.to_owned(),
-                    status: answer.status,
-                    message: answer.body.trim().to_owned(),
-                },
                 Ok(answer) => {
-                    let wait = rate_limit_wait(
+                    let limit = rate_limit_wait(
                         answer.status,
                         &answer.headers,
                         &answer.body,
                         SystemTime::now(),
                     );
-                    match wait {
+                    match limit {
                         Some(wait) if waited + wait <= self.max_wait => {
                             warn!(%route, ?wait, "GitHub rate limit: waiting it out");
                             tokio::time::sleep(wait).await;
                             waited += wait;
                             continue;
                         }
+                        // It lifts beyond the wait allowed: not tried again here.
                         Some(wait) => {
                             return Err(GitHubError::RateLimited {
                                 route: route.to_owned(),
@@ -87,22 +83,21 @@ impl GitHubApi {
                                 max_wait: self.max_wait,
                             });
                         }
-                        None => {
-                            return Err(GitHubError::Status {
-                                route: route.to_owned(),
-                                status: answer.status,
-                                message: answer.body.trim().to_owned(),
-                            });
-                        }
+                        None => GitHubError::Status {
+                            route: route.to_owned(),
+                            status: answer.status,
+                            message: answer.body.trim().to_owned(),
+                        },
                     }
                 }
+                Err(e) => e,
             };
             failures += 1;
-            if failures >= TRANSIENT_TRIES {
-                return Err(transient);
+            if !failure.is_transient() || failures >= TRANSIENT_TRIES {
+                return Err(failure);
             }
             let retry_in = TRANSIENT_BACKOFF.delay(failures);
-            warn!(%route, error = %workqueue::error_chain(&transient), ?retry_in, "GitHub call failed: trying again");
+            warn!(%route, error = %workqueue::error_chain(&failure), ?retry_in, "GitHub call failed: trying again");
             tokio::time::sleep(retry_in).await;
         }
     }
@@ -278,7 +273,9 @@ pub(super) mod tests {
         assert!(started.elapsed() >= Duration::from_secs(1), "it waited");
         assert_eq!(calls.load(Ordering::SeqCst), 2);
         let before = api.calls();
-        let err = workqueue::error_chain(&api.default_branch("o/missing").await.unwrap_err());
+        let missing = api.default_branch("o/missing").await.unwrap_err();
+        assert!(!missing.is_transient(), "{missing}");
+        let err = workqueue::error_chain(&missing);
         assert!(err.contains("404") && err.contains("Not Found"), "{err}");
         assert_eq!(api.calls(), before + 1, "a 404 is not tried again");
         let impatient = api.with_max_rate_limit_wait(Duration::ZERO);
@@ -301,7 +298,9 @@ pub(super) mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), TRANSIENT_TRIES as usize);
         let (route, calls) = flaky(usize::MAX, broken, REPO);
         let api = api_of(axum::Router::new().route("/repos/o/r", route)).await;
-        let err = workqueue::error_chain(&api.default_branch("o/r").await.unwrap_err());
+        let broken = api.default_branch("o/r").await.unwrap_err();
+        assert!(broken.is_transient(), "{broken}");
+        let err = workqueue::error_chain(&broken);
         assert!(
             err.contains("502") && err.contains("upstream hiccup"),
             "{err}"
@@ -323,10 +322,9 @@ pub(super) mod tests {
                 REPO
             }
         });
-        let api = GitHubApi {
-            call_timeout: Duration::from_millis(300),
-            ..api_of(axum::Router::new().route("/repos/o/r", route)).await
-        };
+        let api = api_of(axum::Router::new().route("/repos/o/r", route))
+            .await
+            .with_call_timeout(Duration::from_millis(300));
         assert_eq!(api.default_branch("o/r").await.unwrap(), "trunk");
         assert_eq!(
             calls.load(Ordering::SeqCst),

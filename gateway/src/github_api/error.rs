@@ -104,6 +104,23 @@ pub enum GitHubError {
 }
 
 impl GitHubError {
+    /// Whether the same call may succeed later: no answer, a stalled or unread one, a server
+    /// error (5xx) or a rate limit; not a refusal, a setup error or an answer that does not
+    /// parse.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Call { .. } | Self::TimedOut { .. } | Self::Read { .. } => true,
+            Self::RateLimited { .. } => true,
+            Self::Status { status, .. } => status.is_server_error(),
+            Self::During { source, .. } => source.is_transient(),
+            Self::Setup { .. }
+            | Self::Unexpected { .. }
+            | Self::NotASha(_)
+            | Self::TreeCut { .. }
+            | Self::TooManyDirectories { .. } => false,
+        }
+    }
+
     /// A setup failure without an underlying error.
     pub(crate) fn setup(what: impl Into<String>) -> Self {
         Self::Setup {

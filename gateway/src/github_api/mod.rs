@@ -215,6 +215,7 @@ mod tests {
             "0123456789abcdef0123456789abcdef01234567"
         );
         let err = api.branch_head("o/r", "other").await.unwrap_err();
-        assert!(format!("{err:#}").contains("not a commit SHA"), "{err:#}");
+        let err = workqueue::error_chain(&err);
+        assert!(err.contains("not a commit SHA"), "{err}");
     }
 }
