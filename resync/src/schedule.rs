@@ -105,24 +105,29 @@ pub const RETRY_WAITS: [Duration; 3] = [
     Duration::from_secs(15 * 60),
 ];
 
-/// One turn: [`run_once`], then again after each of `retry_waits` while it fails. Returns
-/// whether a run succeeded.
+/// One turn: [`run_once`], then again after each of `retry_waits` while it fails for a reason
+/// that may pass ([`SweepError::is_transient`]). Returns whether a run succeeded.
 pub async fn run_retrying(
     sweep: &Sweep,
     retry_waits: &[Duration],
     metrics: &ResyncMetrics,
 ) -> bool {
-    if run_once(sweep, metrics).await.is_ok() {
-        return true;
-    }
-    for (tried, wait) in (1..).zip(retry_waits) {
+    let mut waits = (1..).zip(retry_waits);
+    loop {
+        match run_once(sweep, metrics).await {
+            Ok(()) => return true,
+            Err(e) if !e.is_transient() => {
+                warn!(repository = %sweep.repository(), "not trying the resync again this turn: it would fail the same way");
+                return false;
+            }
+            Err(_) => {}
+        }
+        let Some((tried, wait)) = waits.next() else {
+            return false;
+        };
         warn!(repository = %sweep.repository(), ?wait, tried, "trying the resync again");
         tokio::time::sleep(*wait).await;
-        if run_once(sweep, metrics).await.is_ok() {
-            return true;
-        }
     }
-    false
 }
 
 /// Runs `sweep` on `schedule` (a cron expression with seconds first, in UTC: the period's

@@ -106,6 +106,16 @@ pub enum SweepError {
 }
 
 impl SweepError {
+    /// Whether the sweep may succeed if run again soon: GitHub or the workqueue failed for a
+    /// reason that may pass; not keys the workqueue refused, nor GitHub's refusal.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::GitHub { cause, .. } => cause.is_transient(),
+            Self::Workqueue { .. } => true,
+            Self::Refused { .. } => false,
+        }
+    }
+
     /// How far the sweep got before it failed.
     pub fn report(&self) -> &SweepReport {
         match self {

@@ -48,6 +48,14 @@ impl Enqueue for Recorder {
 }
 
 impl Recorder {
+    /// A workqueue that fails (as unavailable) its first `n` enqueues.
+    fn failing(n: usize) -> Self {
+        Self {
+            failures: AtomicUsize::new(n),
+            ..Self::default()
+        }
+    }
+
     fn keys(&self) -> BTreeMap<String, (i64, Duration)> {
         let keys = self.keys.lock().unwrap();
         let map: BTreeMap<_, _> = keys.iter().map(|(k, p, d)| (k.clone(), (*p, *d))).collect();
@@ -231,10 +239,7 @@ async fn bad_patterns_should_be_refused_naming_them() {
 #[tokio::test]
 async fn workqueue_failures_should_be_retried_then_fail_the_sweep() {
     let fake = Arc::new(FakeGitHub::new(FILES, 100_000));
-    let flaky = Arc::new(Recorder {
-        failures: AtomicUsize::new(2),
-        ..Recorder::default()
-    });
+    let flaky = Arc::new(Recorder::failing(2));
     let sweep = sweep_of(&fake, &["config/(.+)\\.yaml"], 1, flaky.clone()).await;
     let report = sweep
         .with_concurrency(1)
@@ -247,13 +252,11 @@ async fn workqueue_failures_should_be_retried_then_fail_the_sweep() {
         "retried through"
     );
 
-    let down = Arc::new(Recorder {
-        failures: AtomicUsize::new(usize::MAX),
-        ..Recorder::default()
-    });
+    let down = Arc::new(Recorder::failing(usize::MAX));
     let sweep = sweep_of(&fake, &["config/(.+)\\.yaml"], 1, down).await;
     let err = sweep.run(SystemTime::now()).await.unwrap_err();
     assert!(matches!(err, SweepError::Workqueue { .. }), "{err}");
+    assert!(err.is_transient(), "the workqueue may be back");
     assert!(
         err.to_string().contains("connection refused") && err.to_string().contains("3 times"),
         "{err}"
@@ -266,6 +269,7 @@ async fn workqueue_failures_should_be_retried_then_fail_the_sweep() {
     let sweep = sweep_of(&fake, &["config/(.+)\\.yaml"], 1, picky.clone()).await;
     let err = sweep.run(SystemTime::now()).await.unwrap_err();
     assert!(matches!(err, SweepError::Refused { .. }), "{err}");
+    assert!(!err.is_transient(), "refused again on a new try");
     assert_eq!(err.report().enqueued, 2, "the others were enqueued");
     assert_eq!(picky.keys().len(), 2);
 }
@@ -285,6 +289,10 @@ async fn github_errors_should_fail_the_sweep_loudly() {
     let err = sweep.run(SystemTime::now()).await.unwrap_err();
     assert!(matches!(err, SweepError::GitHub { .. }), "{err}");
     assert!(
+        !err.is_transient(),
+        "a missing repository stays missing: {err}"
+    );
+    assert!(
         err.to_string().contains("404") && err.to_string().contains("octo/missing"),
         "{err}"
     );
@@ -294,10 +302,7 @@ async fn github_errors_should_fail_the_sweep_loudly() {
 async fn a_failed_sweep_should_be_tried_again_within_its_turn() {
     let fake = Arc::new(FakeGitHub::new(FILES, 100_000));
     // The first sweep's first key fails all of its 3 tries; the workqueue is back after.
-    let flaky = Arc::new(Recorder {
-        failures: AtomicUsize::new(3),
-        ..Recorder::default()
-    });
+    let flaky = Arc::new(Recorder::failing(3));
     let sweep = sweep_of(&fake, &["config/(.+)\\.yaml"], 24, flaky.clone())
         .await
         .with_concurrency(1);
@@ -305,9 +310,7 @@ async fn a_failed_sweep_should_be_tried_again_within_its_turn() {
     let retry_waits = [Duration::from_millis(10)];
     assert!(resync::schedule::run_retrying(&sweep, &retry_waits, &metrics).await);
     assert_eq!(flaky.keys().len(), 3, "the second try stored every key");
-    let mut registry = prometheus_client::registry::Registry::default();
-    metrics.register(&mut registry);
-    let text = workqueue::metrics::render(&registry);
+    let text = rendered(&metrics);
     for line in [
         r#"resync_runs_total{result="failure"} 1"#,
         r#"resync_runs_total{result="success"} 1"#,
@@ -315,12 +318,31 @@ async fn a_failed_sweep_should_be_tried_again_within_its_turn() {
         assert!(text.contains(line), "{line} in\n{text}");
     }
     // A turn whose every try fails says so.
-    let failing = Arc::new(Recorder {
-        failures: AtomicUsize::new(usize::MAX),
-        ..Recorder::default()
-    });
+    let failing = Arc::new(Recorder::failing(usize::MAX));
     let sweep = sweep_of(&fake, &["config/(.+)\\.yaml"], 24, failing)
         .await
         .with_concurrency(1);
     assert!(!resync::schedule::run_retrying(&sweep, &retry_waits, &metrics).await);
+
+    // Keys the workqueue refuses would be refused again: one run, not tried again.
+    let picky = Arc::new(Recorder {
+        refuse: Some("team"),
+        ..Recorder::default()
+    });
+    let sweep = sweep_of(&fake, &["config/(.+)\\.yaml"], 24, picky.clone()).await;
+    let metrics = resync::ResyncMetrics::default();
+    assert!(!resync::schedule::run_retrying(&sweep, &retry_waits, &metrics).await);
+    assert_eq!(picky.keys().len(), 2, "each of the others enqueued once");
+    let text = rendered(&metrics);
+    assert!(
+        text.contains(r#"resync_runs_total{result="failure"} 1"#),
+        "one run: {text}"
+    );
+}
+
+/// The resync's metrics in the text format.
+fn rendered(metrics: &resync::ResyncMetrics) -> String {
+    let mut registry = prometheus_client::registry::Registry::default();
+    metrics.register(&mut registry);
+    workqueue::metrics::render(&registry)
 }
