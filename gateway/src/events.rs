@@ -1,5 +1,6 @@
 //! CloudEvents over HTTP (spec v1.0.2, DESIGN §4.3): binary, structured and batch modes, read
-//! from headers and an already size-limited body with `cloudevents-sdk`'s HTTP binding.
+//! from headers and an already size-limited body with `cloudevents-sdk` (its HTTP binding for
+//! binary mode, its JSON form of an event for the others).
 
 use axum::body::Bytes;
 use axum::http::HeaderMap;
@@ -26,11 +27,16 @@ pub fn parse(headers: &HeaderMap, body: Bytes) -> Result<Vec<Incoming>, EventErr
             serde_json::from_slice(&body).map_err(|e| EventError(format!("batch: {e}")))?;
         return events.into_iter().map(|e| to_incoming(e, false)).collect();
     }
-    // The same test the SDK's binding makes, so values are decoded exactly in binary mode.
-    let binary = !content_type.starts_with("application/cloudevents+json");
+    // Structured mode read here, not by the SDK's binding: its test of the media type is
+    // case-sensitive, and would read `Application/CloudEvents+JSON` as binary mode.
+    if starts_with_ignoring_case(content_type, "application/cloudevents+json") {
+        let event: Event =
+            serde_json::from_slice(&body).map_err(|e| EventError(format!("structured: {e}")))?;
+        return Ok(vec![to_incoming(event, false)?]);
+    }
     let event = cloudevents::binding::http::to_event(headers, body.to_vec())
         .map_err(|e| EventError(e.to_string()))?;
-    Ok(vec![to_incoming(event, binary)?])
+    Ok(vec![to_incoming(event, true)?])
 }
 
 /// Whether `value` starts with `prefix`, in any case (media types are case-insensitive).
@@ -113,9 +119,14 @@ mod tests {
     fn structured_and_batch_modes_should_parse() {
         let one =
             r#"{"specversion":"1.0","id":"1","source":"s","type":"t","k":"v","data":{"x":1}}"#;
-        let h = headers(&[("content-type", "application/cloudevents+json")]);
-        let events = parse(&h, Bytes::from(one)).unwrap();
-        assert_eq!(events[0].extension("k"), Some("v"));
+        for media_type in [
+            "application/cloudevents+json",
+            "Application/CloudEvents+JSON; charset=utf-8",
+        ] {
+            let h = headers(&[("content-type", media_type)]);
+            let events = parse(&h, Bytes::from(one)).unwrap();
+            assert_eq!(events[0].extension("k"), Some("v"), "{media_type}");
+        }
         let h = headers(&[("content-type", "Application/CloudEvents-Batch+JSON")]);
         let events = parse(&h, Bytes::from(format!("[{one},{one}]"))).unwrap();
         assert_eq!(events.len(), 2);
