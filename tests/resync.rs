@@ -125,7 +125,11 @@ async fn bad_input_should_stop_the_resync_with_a_clear_message() {
             github.as_str(),
         ]
     };
+    // Without `--once`: a schedule the scheduler cannot read, refused before anything listens.
+    let mut scheduled = base("a/(.+)", "24", REPOSITORY);
+    scheduled.splice(0..1, ["--schedule", "every now and then"]);
     for (args, expect) in [
+        (scheduled, "invalid resync schedule \"every now and then\""),
         (
             base("a/.+", "24", REPOSITORY),
             "`a/.+` has 0 capture groups",
@@ -152,7 +156,7 @@ async fn bad_input_should_stop_the_resync_with_a_clear_message() {
     }
     // dev refuses a schedule its resync could not run, before it opens its storage (here one
     // that cannot be opened, so that a dev that went on would fail otherwise, not hang).
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_reconcilers"))
+    let out = Command::new(env!("CARGO_BIN_EXE_reconcilers"))
         .args(["dev", "--storage", "gs://none"])
         .args(["--storage-emulator-host", "http://127.0.0.1:1"])
         .args(["--repository", REPOSITORY, "--path-pattern", "a/(.+)"])

@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use crate::metrics::ResyncMetrics;
+use crate::period::Period;
 use crate::sweep::{Sweep, SweepError};
 
 /// Why the schedule could not run.
@@ -38,10 +39,21 @@ pub enum ScheduleError {
 pub fn check(schedule: &str) -> Result<(), ScheduleError> {
     Job::new_async(schedule, |_, _| Box::pin(async {}))
         .map(drop)
-        .map_err(|source| ScheduleError::Invalid {
-            schedule: schedule.to_owned(),
-            source,
-        })
+        .map_err(invalid(schedule))
+}
+
+/// The scheduler's refusal of `schedule`.
+fn invalid(schedule: &str) -> impl FnOnce(JobSchedulerError) -> ScheduleError {
+    let schedule = schedule.to_owned();
+    move |source| ScheduleError::Invalid { schedule, source }
+}
+
+/// The schedule to run: `explicit` once checked, else the period's (always valid).
+pub fn resolve(explicit: Option<&str>, period: Period) -> Result<String, ScheduleError> {
+    match explicit {
+        Some(schedule) => check(schedule).map(|()| schedule.to_owned()),
+        None => Ok(period.cron()),
+    }
 }
 
 /// A scheduler failure while doing `action`.
@@ -158,10 +170,7 @@ pub async fn run(
             run_retrying(&sweep, &RETRY_WAITS, &metrics).await;
         })
     })
-    .map_err(|source| ScheduleError::Invalid {
-        schedule: schedule.to_owned(),
-        source,
-    })?;
+    .map_err(invalid(schedule))?;
     scheduler
         .add(job)
         .await

@@ -24,9 +24,11 @@ pub const DEFAULT_CONCURRENCY: usize = 32;
 /// Tries per key by default before the workqueue counts as unavailable.
 const DEFAULT_ATTEMPTS: u32 = 5;
 
-/// The first pause between tries of one key; it doubles, up to [`MAX_BACKOFF`].
-const FIRST_BACKOFF: Duration = Duration::from_millis(250);
-const MAX_BACKOFF: Duration = Duration::from_secs(8);
+/// The pause between tries of one key by default: 250 ms, doubling, up to 8 s.
+const DEFAULT_BACKOFF: Backoff = Backoff {
+    base: Duration::from_millis(250),
+    max: Duration::from_secs(8),
+};
 
 /// A repository's resync: what to list, what to match, where keys go.
 #[derive(Debug)]
@@ -172,10 +174,7 @@ impl Sweep {
             workqueue,
             concurrency: DEFAULT_CONCURRENCY,
             attempts: DEFAULT_ATTEMPTS,
-            backoff: Backoff {
-                base: FIRST_BACKOFF,
-                max: MAX_BACKOFF,
-            },
+            backoff: DEFAULT_BACKOFF,
         }
     }
 

@@ -47,12 +47,10 @@ pub(crate) struct SweepArgs {
 }
 
 impl SweepArgs {
-    /// The schedule: `--schedule`, else the period's.
+    /// The schedule: `--schedule` once checked, else the period's.
     fn schedule(&self) -> anyhow::Result<String> {
-        Ok(match &self.schedule {
-            Some(schedule) => schedule.clone(),
-            None => Period::from_hours(self.period_hours)?.cron(),
-        })
+        let period = Period::from_hours(self.period_hours)?;
+        Ok(resync::schedule::resolve(self.schedule.as_deref(), period)?)
     }
 
     /// The sweep these options make, enqueueing into `workqueue`. Call it within a Tokio
@@ -105,12 +103,13 @@ pub(crate) async fn run(args: ResyncArgs, shutdown: CancellationToken) -> anyhow
             () = shutdown.cancelled() => anyhow::bail!("stopped before the sweep ended"),
         };
     }
+    // Checked before anything listens.
+    let schedule = args.sweep.schedule()?;
     let mut registry = workqueue::metrics::labelled_registry();
     metrics.register(&mut registry);
     let http = workqueue::http::router(Arc::new(registry), None);
     let addr = args.listen.http("127.0.0.1:8080")?;
     info!(workqueue = %args.workqueue.url, %addr, "resync running");
-    let schedule = args.sweep.schedule()?;
     // Either half ending (a failed bind, a scheduler that would not start) stops the other.
     let scheduled = async {
         let result =
