@@ -270,6 +270,11 @@ impl Gateway {
     pub fn routes(&self) -> impl Iterator<Item = &Route> {
         self.routes.iter().map(|(r, _, _)| r)
     }
+
+    /// The routes, in order, each with the workqueue its keys go to.
+    pub fn route_targets(&self) -> impl Iterator<Item = (&Route, &Arc<dyn Enqueue>)> {
+        self.routes.iter().map(|(r, target, _)| (r, target))
+    }
 }
 
 /// Enqueues one key: `Ok(Some(_))` when the workqueue refused it as invalid.

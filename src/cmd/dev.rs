@@ -8,14 +8,12 @@ use tokio_util::sync::CancellationToken;
 use workqueue::reconciler::{LogReconciler, Reconciler, RemoteReconciler};
 use workqueue::service::{Service, run as run_service};
 
-use gateway::enqueue::{Enqueue, LocalWorkqueue, RemoteWorkqueue};
-use gateway::gateway::DEFAULT_CALL_TIMEOUT;
+use gateway::enqueue::LocalWorkqueue;
 use gateway::metrics::GatewayMetrics;
-use gateway::paths::PathPatterns;
 use gateway::route::KeyRule;
 use gateway::signature::Secrets;
 use resync::ResyncMetrics;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::args::{DispatchArgs, GrpcListenArgs, ListenArgs, StorageArgs, WebhookSecretArgs};
 use crate::cmd::gateway::RouteArgs;
@@ -75,31 +73,18 @@ pub(crate) async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::R
     }
     // Checked now, so a bad route, period or schedule is an error before anything listens.
     let gateway_routes = args.routes.routes()?;
-    // Each with the workqueue its route sends keys to (`None`: dev's own).
-    let path_routes: Vec<(String, PathPatterns, Option<String>)> = gateway_routes
+    let has_path_route = gateway_routes
         .iter()
-        .filter_map(|route| match &route.key {
-            KeyRule::Path {
-                repository,
-                patterns,
-            } => Some((
-                repository.clone(),
-                patterns.clone(),
-                route.workqueue.clone(),
-            )),
-            KeyRule::Extension(_) => None,
-        })
-        .collect();
-    let resync_plan = if path_routes.is_empty() {
-        None
-    } else {
+        .any(|route| matches!(route.key, KeyRule::Path { .. }));
+    let resync_plan = if has_path_route {
         let period = resync::Period::from_hours(args.period_hours)?;
-        let schedule = args
-            .resync_schedule
-            .clone()
-            .unwrap_or_else(|| period.cron());
-        resync::schedule::check(&schedule)?;
+        let schedule = resync::schedule::resolve(args.resync_schedule.as_deref(), period)?;
         Some((period, schedule))
+    } else {
+        if args.resync_schedule.is_some() {
+            warn!("a resync schedule is set, and no route is a path route: no resync runs");
+        }
+        None
     };
     let routes = args.routes;
     let resync_shutdown = shutdown.clone();
@@ -108,22 +93,26 @@ pub(crate) async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::R
             let metrics = GatewayMetrics::default();
             metrics.register(registry);
             let local = Arc::new(LocalWorkqueue::new(queue.clone()));
+            let gateway = routes.gateway(gateway_routes, local, secrets, metrics)?;
             // One resync per path route (from the flags or a routes file), counted together,
             // into the workqueue the route's pushes go to.
             if let Some((period, schedule)) = resync_plan {
                 let metrics = ResyncMetrics::default();
                 metrics.register(registry);
-                for (repository, patterns, workqueue) in &path_routes {
-                    let target: Arc<dyn Enqueue> = match workqueue {
-                        None => local.clone(),
-                        Some(url) => Arc::new(RemoteWorkqueue::new(url, DEFAULT_CALL_TIMEOUT)?),
+                for (route, target) in gateway.route_targets() {
+                    let KeyRule::Path {
+                        repository,
+                        patterns,
+                    } = &route.key
+                    else {
+                        continue;
                     };
                     let sweep = dev_sweep(
                         repository,
                         patterns,
                         period,
                         routes.github_api.as_deref(),
-                        target,
+                        target.clone(),
                     )?;
                     info!(%repository, %schedule, "resync on its schedule");
                     let (schedule, metrics, shutdown) =
@@ -141,7 +130,6 @@ pub(crate) async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::R
                     });
                 }
             }
-            let gateway = routes.gateway(gateway_routes, local, secrets, metrics)?;
             Ok(gateway::server::router(Arc::new(gateway)))
         })),
         queue: args.dispatch.queue()?,
