@@ -120,31 +120,27 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<(), Se
 
     let dispatching = dispatcher.map(|d| tokio::spawn(d.run(shutdown.clone())));
     info!(storage = %service.storage, "workqueue running");
-    let serving = crate::server::serve(Some((service.http, http)), grpc, shutdown.clone());
-    let Some(mut dispatching) = dispatching else {
-        let served = serving.await;
-        shutdown.cancel();
-        return served.map_err(ServiceError::from);
-    };
-    tokio::pin!(serving);
     // Either half ending stops the other: a server that failed (a busy port) stops the
     // process, and so does a dispatcher that stopped early (a panic), rather than the process
     // answering health checks while no key is dispatched.
-    let (served, dispatched) = tokio::select! {
-        served = &mut serving => {
-            shutdown.cancel();
-            (served, dispatching.await.map_err(join_error))
-        }
-        dispatched = &mut dispatching => {
-            let early = !shutdown.is_cancelled();
-            shutdown.cancel();
-            let dispatched = match dispatched {
-                Ok(()) if early => Err("it returned before shutdown".to_owned()),
-                other => other.map_err(join_error),
-            };
-            (serving.await, dispatched)
+    let served = async {
+        let served = crate::server::serve(Some((service.http, http)), grpc, shutdown.clone()).await;
+        shutdown.cancel();
+        served
+    };
+    let dispatched = async {
+        let Some(dispatching) = dispatching else {
+            return Ok(());
+        };
+        let dispatched = dispatching.await;
+        let early = !shutdown.is_cancelled();
+        shutdown.cancel();
+        match dispatched {
+            Ok(()) if early => Err("it returned before shutdown".to_owned()),
+            other => other.map_err(join_error),
         }
     };
+    let (served, dispatched) = tokio::join!(served, dispatched);
     // The error returned is the caller's to log; a second failure is logged here.
     match (served, dispatched) {
         (Ok(()), Ok(())) => Ok(()),

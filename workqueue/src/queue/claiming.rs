@@ -101,8 +101,9 @@ impl Queue {
                 }
                 Err(e) => {
                     // A write can land and still report an error: a timeout on the way back,
-                    // or a precondition failure when a client's retry meets its own write. So
-                    // look first: if the run stored is this one, it is this one's to make.
+                    // or, from a backend that retries without checking (the GCS one checks),
+                    // a precondition failure when its retry meets its own write. So look
+                    // first: if the run stored is this one, it is this one's to make.
                     // Otherwise a conflict means the record changed (try again while it is
                     // claimable); any other error leaves a run that did land to lapse and be
                     // recovered.
