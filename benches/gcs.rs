@@ -13,11 +13,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use reconciler::proto::ProcessRequest;
+use reconciler::proto::workqueue_service_client::WorkqueueServiceClient;
+use reconciler::{Action, ReconcileError, Reconciler, serve};
 use tokio_util::sync::CancellationToken;
 use workqueue::conformance::Emulator;
-use workqueue::proto::ProcessRequest;
-use workqueue::proto::workqueue_service_client::WorkqueueServiceClient;
-use workqueue::reconciler::{Action, ReconcileError, Reconciler, serve};
 use workqueue::storage::{CountingStorage, GcsStorage, MemoryStorage, OpCounts};
 use workqueue::{Dispatcher, DispatcherConfig, Queue, QueueConfig};
 

@@ -1,7 +1,7 @@
 //! A reconciler written with the SDK: it parses GitHub keys and reports what it would do.
 //!
 //! ```text
-//! cargo run --example github_reconciler            # serves on 127.0.0.1:8082 (or $PORT)
+//! cargo run -p examples --example github_reconciler   # 127.0.0.1:8082; 0.0.0.0:$PORT with PORT
 //! cargo run -- dev --reconciler http://127.0.0.1:8082
 //! cargo run -- enqueue https://github.com/octo-org/octo-repo/pull/1
 //! ```
@@ -10,9 +10,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use reconciler::{Action, GitHubKey, ReconcileError, Reconciler, Target, serve};
 use tracing::info;
-use workqueue::github::{GitHubKey, Target};
-use workqueue::reconciler::{Action, ReconcileError, Reconciler, serve};
 
 /// Checks pull requests and config files named by GitHub keys.
 struct Example;
@@ -23,9 +22,7 @@ impl Reconciler for Example {
         // A key this reconciler cannot read will never become readable: drop it.
         let parsed: GitHubKey = key
             .parse()
-            .map_err(|e: workqueue::github::InvalidGitHubKey| {
-                ReconcileError::no_retry(e.to_string())
-            })?;
+            .map_err(|e: reconciler::InvalidGitHubKey| ReconcileError::no_retry(e.to_string()))?;
         let repo = format!("{}/{}", parsed.owner, parsed.repo);
         match parsed.target {
             Target::PullRequest(number) => {
@@ -47,11 +44,11 @@ impl Reconciler for Example {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt().with_env_filter("info").init();
-    let port: u16 = std::env::var("PORT")
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(8082);
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    // On Cloud Run, PORT is set and the service must listen on every interface.
+    let addr = match std::env::var("PORT") {
+        Ok(port) => SocketAddr::from(([0, 0, 0, 0], port.parse()?)),
+        Err(_) => SocketAddr::from(([127, 0, 0, 1], 8082)),
+    };
     info!(%addr, "serving the example reconciler");
     serve(Example, addr, async {
         let _ = tokio::signal::ctrl_c().await;

@@ -80,11 +80,10 @@ impl WorkqueueServiceArgs {
     pub(crate) fn remote(
         &self,
         call_timeout: Duration,
-    ) -> anyhow::Result<std::sync::Arc<dyn gateway::enqueue::Enqueue>> {
-        Ok(std::sync::Arc::new(gateway::enqueue::RemoteWorkqueue::new(
-            &self.url,
-            call_timeout,
-        )?))
+    ) -> anyhow::Result<std::sync::Arc<dyn workqueue::client::Enqueue>> {
+        Ok(std::sync::Arc::new(
+            workqueue::client::RemoteWorkqueue::new(&self.url, call_timeout)?,
+        ))
     }
 }
 

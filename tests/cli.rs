@@ -10,11 +10,11 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use common::{Proc, eventually, free_addr, http_get, listens_on};
+use reconciler::proto::workqueue_service_client::WorkqueueServiceClient;
+use reconciler::proto::{GetKeyStateRequest, ProcessRequest};
+use reconciler::{Action, ReconcileError, Reconciler, serve};
 use tokio_util::sync::CancellationToken;
 use workqueue::conformance::Emulator;
-use workqueue::proto::workqueue_service_client::WorkqueueServiceClient;
-use workqueue::proto::{GetKeyStateRequest, ProcessRequest};
-use workqueue::reconciler::{Action, ReconcileError, Reconciler, serve};
 use workqueue::storage::DirStorage;
 use workqueue::{KeyStatus, Queue, QueueConfig};
 
@@ -106,56 +106,6 @@ async fn queue_subcommands_should_list_show_and_reenqueue() {
     let state = queue.state("broken").await.unwrap().unwrap();
     assert_eq!((state.status, state.attempts), (KeyStatus::Queued, 0));
     drop(claim);
-}
-
-#[tokio::test]
-async fn first_layout_should_refuse_to_start_until_migrated() {
-    use workqueue::storage::{Metadata, PutMode, Storage};
-    let dir = tempfile::tempdir().unwrap();
-    let storage = format!("file://{}", dir.path().display());
-    let old = DirStorage::open(dir.path().to_owned()).await.unwrap();
-    let fields = |extra: &[(&str, &str)]| -> Metadata {
-        [
-            ("key", "k"),
-            ("priority", "3"),
-            ("attempts", "1"),
-            ("queued-time", "1000"),
-        ]
-        .iter()
-        .chain(extra)
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
-    };
-    old.put("queued/k", &fields(&[]), PutMode::Create)
-        .await
-        .unwrap();
-    let addr = free_addr().to_string();
-    let (ok, _, err) = reconcilers(&["receiver", "--storage", &storage, "--listen", &addr]);
-    assert!(!ok);
-    assert!(
-        err.contains("queued/k") && err.contains("reconcilers queue migrate"),
-        "{err}"
-    );
-    let (ok, out, err) = reconcilers(&["queue", "migrate", "--storage", &storage]);
-    assert!(ok, "{err}");
-    assert!(out.contains("moved 1 queued"), "{out}");
-    let state = queue_in(dir.path(), 0)
-        .await
-        .state("k")
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        (state.status, state.priority, state.attempts),
-        (KeyStatus::Queued, 3, 1)
-    );
-    let mut receiver = Proc::reconcilers(
-        "receiver",
-        &["receiver", "--storage", &storage, "--listen", &addr],
-    );
-    receiver.wait_healthy(addr.parse().unwrap()).await;
-    receiver.signal(15);
-    assert!(receiver.wait_exit(Duration::from_secs(10)).success());
 }
 
 #[tokio::test]
@@ -288,14 +238,7 @@ fn help_should_name_every_flag_and_its_environment_variable() {
         ("dispatcher", &dispatch),
         (
             "queue",
-            &[
-                "list",
-                "state",
-                "dead-letters",
-                "reenqueue",
-                "migrate",
-                "--storage",
-            ],
+            &["list", "state", "dead-letters", "reenqueue", "--storage"],
         ),
     ];
     for (command, flags) in expectations {

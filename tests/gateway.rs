@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use common::{Proc, TestStorage, eventually, free_addr, http_get, outcome, python, repo};
+use reconciler::{Action, ReconcileError, Reconciler, serve};
 use tokio_util::sync::CancellationToken;
-use workqueue::reconciler::{Action, ReconcileError, Reconciler, serve};
 
 #[derive(Default)]
 struct Seen(Mutex<Vec<(String, i64)>>);

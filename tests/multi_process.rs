@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use common::{TestStorage, counter, eventually, free_addr, http_get};
+use reconciler::proto::ProcessRequest;
+use reconciler::proto::workqueue_service_client::WorkqueueServiceClient;
+use reconciler::{Action, ReconcileError, Reconciler, serve};
 use tokio_util::sync::CancellationToken;
 use workqueue::conformance::Recorder;
-use workqueue::proto::ProcessRequest;
-use workqueue::proto::workqueue_service_client::WorkqueueServiceClient;
-use workqueue::reconciler::{Action, ReconcileError, Reconciler, serve};
 
 const CONCURRENCY: usize = 4;
 

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::Request;
-use gateway::enqueue::LocalWorkqueue;
 use gateway::metrics::GatewayMetrics;
 use gateway::route::Route;
 use gateway::signature::{Secrets, sign};
@@ -18,6 +17,7 @@ use gateway::{Gateway, GatewayConfig};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tower::ServiceExt;
+use workqueue::client::LocalWorkqueue;
 use workqueue::storage::MemoryStorage;
 use workqueue::{Queue, QueueConfig};
 

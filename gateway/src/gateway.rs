@@ -8,8 +8,9 @@ use futures::{StreamExt, TryStreamExt};
 use prometheus_client::metrics::counter::Counter;
 use tracing::{debug, warn};
 
-use crate::enqueue::{Enqueue, EnqueueError, RemoteWorkqueue};
-use crate::github_api::{GitHubApi, GitHubError};
+use github::api::{GitHubApi, GitHubError};
+use workqueue::client::{Enqueue, EnqueueError, RemoteWorkqueue};
+
 use crate::incoming::Incoming;
 use crate::keys::keys_for;
 use crate::metrics::GatewayMetrics;
@@ -115,7 +116,7 @@ pub enum SetupError {
         route: String,
         /// Why.
         #[source]
-        source: workqueue::client::InvalidAddress,
+        source: reconciler::InvalidAddress,
     },
     /// A path route needs the GitHub API, whose client could not be set up.
     #[error(transparent)]

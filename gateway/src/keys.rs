@@ -4,9 +4,10 @@ use std::collections::BTreeSet;
 
 use tracing::warn;
 
-use crate::github_api::{GitHubApi, GitHubError, check_sha};
+use github::PathPatterns;
+use github::api::{GitHubApi, GitHubError, check_sha};
+
 use crate::incoming::Incoming;
-use crate::paths::PathPatterns;
 use crate::payload::Payload;
 use crate::route::{KeyRule, Route};
 use crate::webhook::TYPE_PREFIX;
@@ -73,6 +74,9 @@ async fn push_keys(
     if !repo.full_name.eq_ignore_ascii_case(repository) || payload.deleted {
         return Ok(Vec::new());
     }
+    let Some(keyed) = repo.keyed() else {
+        return Ok(Vec::new());
+    };
     let branch = match &repo.default_branch {
         Some(branch) => branch.to_string(),
         None => match github {
@@ -107,7 +111,8 @@ async fn push_keys(
     };
     let keys: BTreeSet<String> = files
         .iter()
-        .filter_map(|path| patterns.key(&repo.full_name, &branch, path))
+        .filter_map(|path| patterns.key(&keyed, &branch, path))
+        .map(|key| key.to_string())
         .collect();
     Ok(keys.into_iter().collect())
 }

@@ -100,13 +100,13 @@ pub(crate) struct Commit<'a> {
 }
 
 impl Repository<'_> {
-    /// `https://github.com/<owner>/<repo>` (the repository's own page, on GitHub Enterprise
-    /// too).
-    pub(crate) fn url(&self) -> String {
-        match &self.html_url {
-            Some(url) if !url.is_empty() => url.trim_end_matches('/').to_owned(),
-            _ => format!("https://github.com/{}", self.full_name),
-        }
+    /// The repository keys are made in: its page's host (GitHub Enterprise's too), else
+    /// github.com; `None` when the payload names no usable repository.
+    pub(crate) fn keyed(&self) -> Option<github::Repository> {
+        self.html_url
+            .as_deref()
+            .and_then(|url| github::Repository::from_url(url).ok())
+            .or_else(|| github::Repository::new(github::key::GITHUB_HOST, &self.full_name).ok())
     }
 }
 

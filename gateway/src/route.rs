@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::paths::{PathPatterns, PatternError};
+use github::{PathPatterns, PatternError};
 
 /// The default priority of event-driven work.
 pub const DEFAULT_PRIORITY: i64 = 100;
@@ -259,12 +259,8 @@ fn build(spec: RouteSpec) -> Result<Route, RouteError> {
 
 /// A path rule for `repository` (`owner/repo`).
 pub fn path_rule<S: AsRef<str>>(repository: &str, patterns: &[S]) -> Result<KeyRule, RouteError> {
-    let valid = repository
-        .split_once('/')
-        .is_some_and(|(o, r)| !o.is_empty() && !r.is_empty() && !r.contains('/'));
-    if !valid {
-        return Err(RouteError::Repository(repository.to_owned()));
-    }
+    github::key::split_full_name(repository)
+        .map_err(|_| RouteError::Repository(repository.to_owned()))?;
     Ok(KeyRule::Path {
         repository: repository.to_owned(),
         patterns: PathPatterns::new(patterns)?,

@@ -7,6 +7,7 @@ use std::time::SystemTime;
 use axum::body::Bytes;
 use axum::http::HeaderMap;
 use axum::http::header::{CONTENT_TYPE, HOST, USER_AGENT};
+use github::Target;
 
 use crate::events::starts_with_ignoring_case;
 use crate::incoming::{GitHubPayload, Incoming};
@@ -100,8 +101,10 @@ pub(crate) fn extensions_of(event: &str, payload: &Payload<'_>) -> Vec<(String, 
     let Some(repository) = &payload.repository else {
         return extensions;
     };
-    let repo = repository.url();
-    let pull = |n: u64| format!("{repo}/pull/{n}");
+    let Some(repo) = repository.keyed() else {
+        return extensions;
+    };
+    let pull = |n: u64| repo.key(Target::PullRequest(n)).to_string();
     let pull_request = match event {
         "pull_request"
         | "pull_request_review"
@@ -131,7 +134,10 @@ pub(crate) fn extensions_of(event: &str, payload: &Payload<'_>) -> Vec<(String, 
         .as_ref()
         .filter(|_| matches!(event, "issues" | "issue_comment"))
     {
-        add("issueurl", format!("{repo}/issues/{}", issue.number));
+        add(
+            "issueurl",
+            repo.key(Target::Issue(issue.number)).to_string(),
+        );
     }
     let head_branch = match event {
         "check_suite" => payload

@@ -12,12 +12,12 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Request, StatusCode};
 use axum::routing::{get, post};
-use gateway::enqueue::LocalWorkqueue;
 use gateway::metrics::GatewayMetrics;
 use gateway::route::{Filter, Route, path_rule};
 use gateway::signature::{Secrets, sign};
 use gateway::{Gateway, GatewayConfig};
 use tower::ServiceExt;
+use workqueue::client::LocalWorkqueue;
 use workqueue::storage::MemoryStorage;
 use workqueue::{Queue, QueueConfig};
 

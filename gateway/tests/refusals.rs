@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use gateway::enqueue::{Enqueue, LocalWorkqueue, RemoteWorkqueue};
 use gateway::metrics::GatewayMetrics;
 use gateway::route::Route;
 use gateway::server::MAX_BODY;
 use gateway::signature::{Secrets, sign};
 use gateway::{Gateway, GatewayConfig};
 use tower::ServiceExt;
+use workqueue::client::{Enqueue, LocalWorkqueue, RemoteWorkqueue};
 use workqueue::storage::MemoryStorage;
 use workqueue::{Queue, QueueConfig};
 

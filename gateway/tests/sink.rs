@@ -8,12 +8,12 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, Request, StatusCode};
 use axum::routing::post;
-use gateway::enqueue::LocalWorkqueue;
 use gateway::metrics::GatewayMetrics;
 use gateway::route::Route;
 use gateway::signature::{Secrets, sign};
 use gateway::{Gateway, GatewayConfig};
 use tower::ServiceExt;
+use workqueue::client::LocalWorkqueue;
 use workqueue::storage::MemoryStorage;
 use workqueue::{Queue, QueueConfig};
 

@@ -15,9 +15,9 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use fake_github::{FakeGitHub, REPOSITORY};
-use gateway::enqueue::LocalWorkqueue;
-use gateway::github_api::GitHubApi;
+use github::api::GitHubApi;
 use resync::{Period, Sweep};
+use workqueue::client::LocalWorkqueue;
 use workqueue::storage::MemoryStorage;
 use workqueue::{Queue, QueueConfig};
 

@@ -3,8 +3,9 @@
 //! from the key and the run time so the keys spread across the period (DESIGN §5).
 //!
 //! A [`Sweep`] is one run: the default branch's tree listed through the GitHub API (the
-//! gateway's client, rate limits waited out), its paths matched with the gateway's
-//! [`PathPatterns`](gateway::paths::PathPatterns), each distinct key enqueued with a bounded
+//! `github` crate's client, rate limits waited out), its paths matched with the
+//! [`PathPatterns`](github::PathPatterns) the gateway's path routes use too, each distinct key
+//! enqueued through the workqueue's `Enqueue` seam with a bounded
 //! number in flight and retries. [`schedule::run`] repeats sweeps on the period's cron
 //! schedule.
 
@@ -15,4 +16,4 @@ pub mod sweep;
 
 pub use metrics::ResyncMetrics;
 pub use period::Period;
-pub use sweep::{Sweep, SweepError, SweepReport};
+pub use sweep::{SetupError, Sweep, SweepError, SweepReport};

@@ -87,7 +87,7 @@ pub async fn run_once(sweep: &Sweep, metrics: &ResyncMetrics) -> Result<(), Swee
         }
         Err(e) => {
             metrics.failed(e.report());
-            error!(repository = %sweep.repository(), error = %e, took = ?clock.elapsed(), "resync failed");
+            error!(repository = %sweep.repository(), error = %workqueue::error_chain(&e), took = ?clock.elapsed(), "resync failed");
             Err(e)
         }
     }

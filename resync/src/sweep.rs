@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::{StreamExt, TryStreamExt};
-use gateway::enqueue::{Enqueue, EnqueueError};
-use gateway::github_api::{GitHubApi, GitHubError};
-use gateway::paths::PathPatterns;
-use gateway::route::{KeyRule, RouteError, path_rule};
+use github::api::{GitHubApi, GitHubError};
+use github::key::split_full_name;
+use github::{InvalidRepository, PathPatterns, PatternError};
 use tracing::{info, warn};
 use workqueue::backoff::Backoff;
+use workqueue::client::{Enqueue, EnqueueError};
 
 use crate::period::{Period, spread_delay};
 
@@ -63,25 +63,34 @@ pub struct SweepReport {
     pub github_calls: u64,
 }
 
+/// A resync that cannot be set up; the message names the culprit.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// The repository is not `OWNER/REPO`.
+    #[error(transparent)]
+    Repository(#[from] InvalidRepository),
+    /// A path pattern that cannot be used.
+    #[error(transparent)]
+    Pattern(#[from] PatternError),
+}
+
 /// Why a sweep failed; each carries how far it got.
 #[derive(Debug, thiserror::Error)]
 pub enum SweepError {
     /// The GitHub API failed (rate limits are waited out first, within a bound).
-    #[error(
-        "failed to list the files of {repository}: {}",
-        workqueue::error_chain(cause)
-    )]
+    #[error("failed to list the files of {repository}")]
     GitHub {
         /// The repository.
         repository: String,
-        /// What failed (in the message, not as a `source`, so it is printed once).
+        /// What failed.
+        #[source]
         cause: GitHubError,
         /// How far the sweep got.
         report: SweepReport,
     },
     /// The workqueue failed a key on every try: the sweep stops there.
     #[error(
-        "the workqueue failed key {key:?} {attempts} times ({} of {} keys enqueued): {reason}",
+        "the workqueue failed key {key:?} {attempts} times ({} of {} keys enqueued)",
         report.enqueued, report.keys
     )]
     Workqueue {
@@ -90,7 +99,8 @@ pub enum SweepError {
         /// Tries made.
         attempts: u32,
         /// The last failure.
-        reason: String,
+        #[source]
+        cause: EnqueueError,
         /// How far the sweep got.
         report: SweepReport,
     },
@@ -144,16 +154,15 @@ impl Sweep {
         patterns: &[S],
         period: Period,
         workqueue: Arc<dyn Enqueue>,
-    ) -> Result<Self, RouteError> {
-        let KeyRule::Path {
-            repository,
-            patterns,
-        } = path_rule(repository, patterns)?
-        else {
-            unreachable!("path_rule makes path rules");
-        };
+    ) -> Result<Self, SetupError> {
+        split_full_name(repository)?;
+        let patterns = PathPatterns::new(patterns)?;
         Ok(Self::for_rule(
-            github, repository, patterns, period, workqueue,
+            github,
+            repository.to_owned(),
+            patterns,
+            period,
+            workqueue,
         ))
     }
 
@@ -236,21 +245,24 @@ impl Sweep {
     /// The distinct keys of the default branch's matching files, named with the repository
     /// as GitHub spells it (as the gateway's keys are, whatever case `--repository` has).
     async fn list(&self, report: &mut SweepReport) -> Result<BTreeSet<String>, GitHubError> {
-        let repository = self.github.repository(&self.repository).await?;
-        report.branch = repository.default_branch;
+        let info = self.github.repository(&self.repository).await?;
+        let keyed = info.repository().map_err(|e| GitHubError::Setup {
+            what: format!("GitHub named the repository {:?}", info.full_name),
+            source: Some(Box::new(e)),
+        })?;
+        report.branch = info.default_branch;
         report.commit = self
             .github
-            .branch_head(&repository.full_name, &report.branch)
+            .branch_head(&info.full_name, &report.branch)
             .await?;
         let mut keys = BTreeSet::new();
         let (mut files, mut matched) = (0, 0);
-        let name = repository.full_name;
         self.github
-            .for_each_file(&name, &report.commit, |path| {
+            .for_each_file(&info.full_name, &report.commit, |path| {
                 files += 1;
-                if let Some(key) = self.patterns.key(&name, &report.branch, path) {
+                if let Some(key) = self.patterns.key(&keyed, &report.branch, path) {
                     matched += 1;
-                    keys.insert(key);
+                    keys.insert(key.to_string());
                 }
             })
             .await?;
@@ -294,11 +306,11 @@ impl Sweep {
                 futures::future::ready(Ok(()))
             })
             .await;
-        if let Err((key, reason)) = stored {
+        if let Err((key, cause)) = stored {
             return Err(SweepError::Workqueue {
                 key,
                 attempts: self.attempts,
-                reason,
+                cause,
                 report: report.clone(),
             });
         }
@@ -316,7 +328,7 @@ impl Sweep {
         &self,
         key: &str,
         delay: Duration,
-    ) -> Result<KeyOutcome, (String, String)> {
+    ) -> Result<KeyOutcome, (String, EnqueueError)> {
         let mut attempt = 1;
         loop {
             match self.workqueue.enqueue(key, RESYNC_PRIORITY, delay).await {
@@ -324,10 +336,11 @@ impl Sweep {
                 Err(refused @ EnqueueError::Refused { .. }) => {
                     return Ok(KeyOutcome::Refused(refused));
                 }
-                Err(EnqueueError::Unavailable(reason)) if attempt >= self.attempts => {
-                    return Err((key.to_owned(), reason));
+                Err(unavailable) if attempt >= self.attempts => {
+                    return Err((key.to_owned(), unavailable));
                 }
-                Err(EnqueueError::Unavailable(reason)) => {
+                Err(unavailable) => {
+                    let reason = workqueue::error_chain(&unavailable);
                     warn!(key, attempt, %reason, "the workqueue failed a key; trying again");
                     tokio::time::sleep(self.backoff.delay(attempt)).await;
                     attempt += 1;

@@ -10,9 +10,9 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use fake_github::{BRANCH, COMMIT, FakeGitHub, REPOSITORY};
-use gateway::enqueue::{Enqueue, EnqueueError};
-use gateway::github_api::GitHubApi;
+use github::api::GitHubApi;
 use resync::{Period, Sweep, SweepError};
+use workqueue::client::{Enqueue, EnqueueError};
 
 /// A workqueue that records what it is given; it fails the first `failures` calls, and
 /// refuses keys containing `refuse`.
@@ -36,7 +36,7 @@ impl Enqueue for Recorder {
         if self.refuse.is_some_and(|r| key.contains(r)) {
             return Err(EnqueueError::Refused {
                 key: key.to_owned(),
-                reason: "too long".into(),
+                source: "too long".into(),
             });
         }
         self.keys
@@ -257,9 +257,10 @@ async fn workqueue_failures_should_be_retried_then_fail_the_sweep() {
     let err = sweep.run(SystemTime::now()).await.unwrap_err();
     assert!(matches!(err, SweepError::Workqueue { .. }), "{err}");
     assert!(err.is_transient(), "the workqueue may be back");
+    let message = workqueue::error_chain(&err);
     assert!(
-        err.to_string().contains("connection refused") && err.to_string().contains("3 times"),
-        "{err}"
+        message.contains("connection refused") && message.contains("3 times"),
+        "{message}"
     );
 
     let picky = Arc::new(Recorder {
@@ -292,9 +293,10 @@ async fn github_errors_should_fail_the_sweep_loudly() {
         !err.is_transient(),
         "a missing repository stays missing: {err}"
     );
+    let message = workqueue::error_chain(&err);
     assert!(
-        err.to_string().contains("404") && err.to_string().contains("octo/missing"),
-        "{err}"
+        message.contains("404") && message.contains("octo/missing"),
+        "{message}"
     );
 }
 

@@ -4,11 +4,10 @@
 use std::sync::Arc;
 
 use clap::Args;
+use reconciler::{LogReconciler, Reconciler, RemoteReconciler};
 use tokio_util::sync::CancellationToken;
-use workqueue::reconciler::{LogReconciler, Reconciler, RemoteReconciler};
 use workqueue::service::{Service, run as run_service};
 
-use gateway::enqueue::LocalWorkqueue;
 use gateway::metrics::GatewayMetrics;
 use gateway::route::KeyRule;
 use gateway::signature::Secrets;
@@ -89,10 +88,12 @@ pub(crate) async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::R
     let routes = args.routes;
     let resync_shutdown = shutdown.clone();
     let service = Service {
-        extra_http: Some(Box::new(move |queue, registry| {
+        extra_http: Some(Box::new(move |local, registry| {
             let metrics = GatewayMetrics::default();
             metrics.register(registry);
-            let local = Arc::new(LocalWorkqueue::new(queue.clone()));
+            // The gateway's keys go through the same local workqueue as the receiver's, so
+            // they nudge the dispatcher too.
+            let local = Arc::new(local.clone());
             let gateway = routes.gateway(gateway_routes, local, secrets, metrics)?;
             // One resync per path route (from the flags or a routes file), counted together,
             // into the workqueue the route's pushes go to.

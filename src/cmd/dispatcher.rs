@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use clap::Args;
+use reconciler::RemoteReconciler;
 use tokio_util::sync::CancellationToken;
-use workqueue::reconciler::RemoteReconciler;
 use workqueue::service::{Service, run as run_service};
 
 use crate::args::{DispatchArgs, ListenArgs, StorageArgs};

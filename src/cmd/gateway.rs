@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use gateway::enqueue::Enqueue;
 use gateway::metrics::GatewayMetrics;
 use gateway::route::{
     DEFAULT_EXTENSION_KEY, DEFAULT_PRIORITY, Filter, KeyRule, Route, load_routes, parse_routes,
@@ -15,6 +14,7 @@ use gateway::signature::Secrets;
 use gateway::{Gateway, GatewayConfig};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
+use workqueue::client::Enqueue;
 
 use crate::args::{ListenArgs, WebhookSecretArgs, WorkqueueServiceArgs};
 

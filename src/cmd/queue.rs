@@ -1,5 +1,4 @@
-//! `reconcilers queue`: list a queue, show a key, list and re-enqueue dead letters, migrate
-//! the first layout.
+//! `reconcilers queue`: list a queue, show a key, list and re-enqueue dead letters.
 
 use std::time::SystemTime;
 
@@ -30,9 +29,6 @@ enum QueueCommand {
     DeadLetters,
     /// Enqueues every dead-lettered key again with a fresh attempt count.
     Reenqueue,
-    /// Moves the objects of the workqueue's first layout (queued/, in-progress/,
-    /// dead-letter/) into the current one. Stop the previous version's processes first.
-    Migrate,
 }
 
 /// Runs one `queue` subcommand against the storage.
@@ -114,19 +110,6 @@ pub(crate) async fn run(args: QueueArgs) -> anyhow::Result<()> {
                 &["KEY", "PRIORITY", "ATTEMPTS", "FAILED AT", "LAST ERROR"],
                 rows,
             );
-        }
-        QueueCommand::Migrate => {
-            let migrated = queue.migrate_legacy().await?;
-            println!(
-                "moved {} queued or running and {} dead-lettered keys into the current layout",
-                migrated.queued, migrated.dead_letters
-            );
-            if !migrated.left.is_empty() {
-                anyhow::bail!(
-                    "left these objects, which are not queue records, in place; look at them and delete them: {}",
-                    migrated.left.join(", ")
-                );
-            }
         }
         QueueCommand::Reenqueue => {
             let count = queue.reenqueue_dead_letters().await?;

@@ -5,13 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use gateway::enqueue::Enqueue;
-use gateway::github_api::GitHubApi;
-use gateway::paths::PathPatterns;
+use github::PathPatterns;
+use github::api::GitHubApi;
 use resync::sweep::DEFAULT_CONCURRENCY;
 use resync::{Period, ResyncMetrics, Sweep};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
+use workqueue::client::Enqueue;
 
 use crate::args::{ListenArgs, WorkqueueServiceArgs};
 

@@ -10,9 +10,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use reconciler::{Action, ReconcileError, Reconciler};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use workqueue::reconciler::{Action, ReconcileError, Reconciler};
 use workqueue::storage::{CountingStorage, DirStorage, MemoryStorage, OpCounts, Storage};
 use workqueue::{Dispatcher, DispatcherConfig, Queue, QueueConfig};
 

@@ -1,94 +1,179 @@
-//! A gRPC client of the `WorkqueueService`: a receiver, to enqueue keys, or a reconciler, to
-//! call it. An `https://` address (a Cloud Run service) is reached over TLS, and every call
-//! carries a Google ID token for the service, from the metadata server.
+//! The `Enqueue` seam: how the parts that only enqueue (the receiver, the gateway, the resync)
+//! hand keys to a workqueue, either a receiver reached over gRPC ([`RemoteWorkqueue`]: `http://`,
+//! or a Cloud Run service's `https://` with a Google ID token) or the queue of this very process
+//! ([`LocalWorkqueue`], which nudges this process's dispatcher through what it is handed).
 
+use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tonic::metadata::MetadataValue;
-use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
+use async_trait::async_trait;
+use reconciler::client::{CallError, InvalidAddress, ServiceClient};
+use reconciler::proto::ProcessRequest;
+use tonic::Code;
 
-use crate::proto::workqueue_service_client::WorkqueueServiceClient;
-use crate::proto::{ProcessRequest, ProcessResponse};
-use crate::reconciler::{IdTokenError, IdTokenSource, audience_of};
+use crate::queue::{Enqueued, Queue, QueueError};
 
-/// A client of one service address; the connection is made lazily and kept. Cheap to clone.
+/// A workqueue that takes keys.
+#[async_trait]
+pub trait Enqueue: Send + Sync + fmt::Debug {
+    /// Enqueues `key` at `priority`, due after `delay` (zero: now); returns once it is
+    /// durably stored.
+    async fn enqueue(&self, key: &str, priority: i64, delay: Duration) -> Result<(), EnqueueError>;
+}
+
+/// The cause an [`EnqueueError`] carries: a queue's, or a gRPC call's.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why a key was not enqueued.
+#[derive(Debug, thiserror::Error)]
+pub enum EnqueueError {
+    /// The workqueue refused the key itself (too long, say): retrying cannot help.
+    #[error("the workqueue refused key {key:?}")]
+    Refused {
+        /// The key.
+        key: String,
+        /// What the workqueue said.
+        #[source]
+        source: Cause,
+    },
+    /// The workqueue could not be reached or failed: a retry may succeed.
+    #[error("the workqueue is unavailable")]
+    Unavailable(#[source] Cause),
+}
+
+/// Told after each key stored in this process's queue: the dispatcher of this process, which
+/// then runs a pass at once rather than at its next poll.
+pub trait Nudge: Send + Sync + fmt::Debug {
+    /// A key was just stored.
+    fn nudge(&self);
+}
+
+/// A receiver reached over gRPC.
 #[derive(Clone, Debug)]
-pub struct ServiceClient {
-    client: WorkqueueServiceClient<Channel>,
-    id_tokens: Option<Arc<IdTokenSource>>,
+pub struct RemoteWorkqueue {
+    client: ServiceClient,
 }
 
-/// An address that cannot be called.
-#[derive(Debug, thiserror::Error)]
-#[error("invalid gRPC address {url:?}")]
-pub struct InvalidAddress {
-    url: String,
-    #[source]
-    source: tonic::transport::Error,
-}
-
-/// Why a call failed.
-#[derive(Debug, thiserror::Error)]
-pub enum CallError {
-    /// No ID token could be had for an `https://` service.
-    #[error(transparent)]
-    Token(#[from] IdTokenError),
-    /// The service answered with an error, or could not be reached.
-    #[error("{}: {}", .0.code(), .0.message())]
-    Status(#[from] tonic::Status),
-}
-
-impl ServiceClient {
-    /// A client for the service at `url` (`http://host:port`, or `https://` with TLS and ID
-    /// tokens); each call fails after `timeout`.
+impl RemoteWorkqueue {
+    /// A client of the receiver at `url`; each call fails after `timeout`.
     pub fn new(url: &str, timeout: Duration) -> Result<Self, InvalidAddress> {
-        let invalid = |source| InvalidAddress {
-            url: url.to_owned(),
-            source,
-        };
-        let mut endpoint = Endpoint::from_shared(url.to_owned())
-            .map_err(invalid)?
-            .timeout(timeout)
-            .connect_timeout(Duration::from_secs(10))
-            .tcp_nodelay(true)
-            .http2_keep_alive_interval(Duration::from_secs(30));
-        let secure = url.starts_with("https://");
-        if secure {
-            endpoint = endpoint
-                .tls_config(ClientTlsConfig::new().with_webpki_roots())
-                .map_err(invalid)?;
-        }
-        let id_tokens = secure.then(|| Arc::new(IdTokenSource::new(audience_of(url))));
         Ok(Self {
-            client: WorkqueueServiceClient::new(endpoint.connect_lazy()),
-            id_tokens,
+            client: ServiceClient::new(url, timeout)?,
         })
     }
+}
 
-    /// The same client, presenting ID tokens from `source` on every call.
-    pub fn with_id_tokens(self, source: IdTokenSource) -> Self {
+#[async_trait]
+impl Enqueue for RemoteWorkqueue {
+    async fn enqueue(&self, key: &str, priority: i64, delay: Duration) -> Result<(), EnqueueError> {
+        let request = ProcessRequest {
+            key: key.to_owned(),
+            priority,
+            // Whole seconds, as the contract carries them; a part second rounds up.
+            delay_seconds: i64::try_from(delay.as_secs() + u64::from(delay.subsec_nanos() > 0))
+                .unwrap_or(i64::MAX),
+        };
+        match self.client.process(request).await {
+            Ok(_) => Ok(()),
+            Err(CallError::Status(status)) if status.code() == Code::InvalidArgument => {
+                Err(EnqueueError::Refused {
+                    key: key.to_owned(),
+                    source: Box::new(status),
+                })
+            }
+            Err(e) => Err(EnqueueError::Unavailable(Box::new(e))),
+        }
+    }
+}
+
+/// The queue of this process, and the dispatcher to nudge when a key is stored.
+#[derive(Clone, Debug)]
+pub struct LocalWorkqueue {
+    queue: Queue,
+    nudge: Option<Arc<dyn Nudge>>,
+}
+
+impl LocalWorkqueue {
+    /// Keys go straight into `queue`; nobody is nudged.
+    pub fn new(queue: Queue) -> Self {
+        Self { queue, nudge: None }
+    }
+
+    /// The same, nudging `nudge` (this process's dispatcher) after each key stored.
+    pub fn with_nudge(self, nudge: Arc<dyn Nudge>) -> Self {
         Self {
-            id_tokens: Some(Arc::new(source)),
+            nudge: Some(nudge),
             ..self
         }
     }
 
-    /// Whether calls carry ID tokens.
-    pub fn uses_id_tokens(&self) -> bool {
-        self.id_tokens.is_some()
+    /// The queue keys go to.
+    pub fn queue(&self) -> &Queue {
+        &self.queue
     }
 
-    /// Calls `Process`.
-    pub async fn process(&self, request: ProcessRequest) -> Result<ProcessResponse, CallError> {
-        let mut request = tonic::Request::new(request);
-        if let Some(source) = &self.id_tokens {
-            let token = source.token().await?;
-            let value = MetadataValue::try_from(format!("Bearer {token}")).map_err(|_| {
-                tonic::Status::unauthenticated("the metadata server returned a malformed token")
-            })?;
-            request.metadata_mut().insert("authorization", value);
+    /// Stores `key` (see [`Queue::enqueue`]), then nudges the dispatcher.
+    pub async fn store(
+        &self,
+        key: &str,
+        priority: i64,
+        delay: Duration,
+    ) -> Result<Enqueued, QueueError> {
+        let enqueued = self.queue.enqueue(key, priority, delay).await?;
+        if let Some(nudge) = &self.nudge {
+            nudge.nudge();
         }
-        Ok(self.client.clone().process(request).await?.into_inner())
+        Ok(enqueued)
+    }
+}
+
+#[async_trait]
+impl Enqueue for LocalWorkqueue {
+    async fn enqueue(&self, key: &str, priority: i64, delay: Duration) -> Result<(), EnqueueError> {
+        match self.store(key, priority, delay).await {
+            Ok(_) => Ok(()),
+            Err(e @ QueueError::InvalidKey(_)) => Err(EnqueueError::Refused {
+                key: key.to_owned(),
+                source: Box::new(e),
+            }),
+            Err(e) => Err(EnqueueError::Unavailable(Box::new(e))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::queue::QueueConfig;
+    use crate::storage::MemoryStorage;
+
+    #[derive(Debug, Default)]
+    struct Count(AtomicUsize);
+
+    impl Nudge for Count {
+        fn nudge(&self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test]
+    async fn local_enqueue_should_nudge_once_stored_and_keep_the_cause_of_a_refusal() {
+        let queue = Queue::new(Arc::new(MemoryStorage::new()), QueueConfig::default());
+        let count = Arc::new(Count::default());
+        let local = LocalWorkqueue::new(queue).with_nudge(count.clone());
+        local.enqueue("k", 1, Duration::ZERO).await.unwrap();
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        let refused = local.enqueue("", 1, Duration::ZERO).await.unwrap_err();
+        assert!(matches!(refused, EnqueueError::Refused { .. }), "{refused}");
+        let cause = std::error::Error::source(&refused).expect("a cause");
+        assert!(cause.to_string().contains("invalid key"), "{cause}");
+        assert_eq!(
+            count.0.load(Ordering::SeqCst),
+            1,
+            "nothing stored, no nudge"
+        );
     }
 }

@@ -29,23 +29,15 @@ pub mod clock;
 pub mod conformance;
 pub mod dispatcher;
 pub mod entry;
-pub mod github;
 pub mod http;
 pub mod key;
 pub mod metrics;
 pub mod notification;
 pub mod queue;
 pub mod receiver;
-pub mod reconciler;
 pub mod server;
 pub mod service;
 pub mod storage;
-
-/// The generated types of `proto/workqueue.proto` (package `chainguard.workqueue`).
-#[allow(missing_docs, unreachable_pub, clippy::all)]
-pub mod proto {
-    tonic::include_proto!("chainguard.workqueue");
-}
 
 pub use claim::{Claim, Failure};
 pub use dispatcher::{Dispatcher, DispatcherConfig, Trigger};

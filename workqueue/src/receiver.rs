@@ -6,13 +6,13 @@ use std::time::Duration;
 use tonic::{Request, Response, Status};
 use tracing::warn;
 
+use crate::client::LocalWorkqueue;
 use crate::clock::unix_seconds;
-use crate::dispatcher::Trigger;
 use crate::error_chain as chain;
-use crate::proto::key_state::Status as WireStatus;
-use crate::proto::workqueue_service_server::{WorkqueueService, WorkqueueServiceServer};
-use crate::proto::{GetKeyStateRequest, KeyState, ProcessRequest, ProcessResponse};
-use crate::queue::{KeyStatus, MAX_DELAY, Queue, QueueError};
+use crate::queue::{KeyStatus, MAX_DELAY, QueueError};
+use reconciler::proto::key_state::Status as WireStatus;
+use reconciler::proto::workqueue_service_server::{WorkqueueService, WorkqueueServiceServer};
+use reconciler::proto::{GetKeyStateRequest, KeyState, ProcessRequest, ProcessResponse};
 
 /// The longest delay an enqueue may ask for, in seconds.
 const MAX_DELAY_SECONDS: i64 = MAX_DELAY.as_secs() as i64;
@@ -20,22 +20,14 @@ const MAX_DELAY_SECONDS: i64 = MAX_DELAY.as_secs() as i64;
 /// The receiving side of the queue.
 #[derive(Clone, Debug)]
 pub struct Receiver {
-    queue: Queue,
-    nudge: Option<Trigger>,
+    /// Where keys are stored, and the dispatcher of this process (if any) nudged.
+    local: LocalWorkqueue,
 }
 
 impl Receiver {
-    /// A receiver that enqueues into `queue`.
-    pub fn new(queue: Queue) -> Self {
-        Self { queue, nudge: None }
-    }
-
-    /// Also asks this dispatcher (in the same process) for a pass after each enqueue.
-    pub fn with_nudge(self, trigger: Trigger) -> Self {
-        Self {
-            nudge: Some(trigger),
-            ..self
-        }
+    /// A receiver that stores keys through `local`.
+    pub fn new(local: LocalWorkqueue) -> Self {
+        Self { local }
     }
 
     /// The gRPC service.
@@ -80,13 +72,10 @@ impl WorkqueueService for Receiver {
             )));
         }
         let delay = Duration::from_secs(request.delay_seconds.unsigned_abs());
-        self.queue
-            .enqueue(&request.key, request.priority, delay)
+        self.local
+            .store(&request.key, request.priority, delay)
             .await
             .map_err(|e| status_of(&e))?;
-        if let Some(trigger) = &self.nudge {
-            trigger.fire();
-        }
         Ok(Response::new(ProcessResponse::default()))
     }
 
@@ -95,7 +84,12 @@ impl WorkqueueService for Receiver {
         request: Request<GetKeyStateRequest>,
     ) -> Result<Response<KeyState>, Status> {
         let key = request.into_inner().key;
-        let state = self.queue.state(&key).await.map_err(|e| status_of(&e))?;
+        let state = self
+            .local
+            .queue()
+            .state(&key)
+            .await
+            .map_err(|e| status_of(&e))?;
         let Some(state) = state else {
             return Err(Status::not_found(format!(
                 "key {key:?} is not in the queue"

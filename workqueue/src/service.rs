@@ -10,13 +10,14 @@ use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 use tracing::{error, info};
 
+use crate::client::LocalWorkqueue;
 use crate::dispatcher::{Dispatcher, DispatcherConfig};
 use crate::metrics::Metrics;
-use crate::proto::workqueue_service_server::WorkqueueServiceServer;
 use crate::queue::{Queue, QueueConfig, QueueError};
 use crate::receiver::Receiver;
-use crate::reconciler::Reconciler;
 use crate::storage::{StorageError, StorageUrl};
+use reconciler::Reconciler;
+use reconciler::proto::workqueue_service_server::WorkqueueServiceServer;
 
 /// What one process runs.
 pub struct Service {
@@ -34,10 +35,11 @@ pub struct Service {
     pub extra_http: Option<ExtraRoutes>,
 }
 
-/// Makes extra HTTP routes from the process's queue, registering their metrics.
+/// Makes extra HTTP routes that enqueue into the process's queue (nudging its dispatcher),
+/// registering their metrics.
 pub type ExtraRoutes = Box<
     dyn FnOnce(
-            &Queue,
+            &LocalWorkqueue,
             &mut Registry,
         ) -> Result<axum::Router, Box<dyn std::error::Error + Send + Sync>>
         + Send,
@@ -52,11 +54,6 @@ pub enum ServiceError {
     /// The storage could not be read.
     #[error(transparent)]
     Queue(#[from] QueueError),
-    /// The storage holds objects of the first layout.
-    #[error(
-        "the storage holds {0:?}, an object of the workqueue's first layout, which this version does not read: stop the processes of the previous version and run `reconcilers queue migrate` (it moves every readable object and names the others, to be looked at and deleted by hand)"
-    )]
-    Legacy(String),
     /// The extra HTTP routes could not be set up.
     #[error(transparent)]
     Setup(Box<dyn std::error::Error + Send + Sync>),
@@ -85,21 +82,20 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<(), Se
         Arc::new(crate::clock::SystemClock),
         metrics,
     );
-    if let Some(object) = queue.legacy_object().await? {
-        return Err(ServiceError::Legacy(object));
-    }
 
     let dispatcher = service
         .dispatcher
         .map(|(reconciler, config)| Dispatcher::new(queue.clone(), reconciler, config));
     let trigger = dispatcher.as_ref().map(Dispatcher::trigger);
+    // What this process enqueues through (its receiver, its gateway) nudges its dispatcher.
+    let mut local = LocalWorkqueue::new(queue.clone());
+    if let Some(trigger) = &trigger {
+        local = local.with_nudge(Arc::new(trigger.clone()));
+    }
 
     let grpc = match service.grpc {
         Some(addr) => {
-            let mut receiver = Receiver::new(queue.clone());
-            if let Some(trigger) = &trigger {
-                receiver = receiver.with_nudge(trigger.clone());
-            }
+            let receiver = Receiver::new(local.clone());
             let (health, health_service) = tonic_health::server::health_reporter();
             health
                 .set_serving::<WorkqueueServiceServer<Receiver>>()
@@ -110,7 +106,7 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<(), Se
         None => None,
     };
     let extra = match service.extra_http {
-        Some(make) => Some(make(&queue, &mut registry).map_err(ServiceError::Setup)?),
+        Some(make) => Some(make(&local, &mut registry).map_err(ServiceError::Setup)?),
         None => None,
     };
     let mut http = crate::http::router(Arc::new(registry), trigger);

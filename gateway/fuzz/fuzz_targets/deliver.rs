@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::Request;
-use gateway::enqueue::LocalWorkqueue;
+use workqueue::client::LocalWorkqueue;
 use gateway::metrics::GatewayMetrics;
 use gateway::route::{Filter, KeyRule, Route, path_rule};
 use gateway::signature::{Secrets, sign};

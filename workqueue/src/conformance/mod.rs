@@ -22,11 +22,11 @@ use crate::dispatcher::{Dispatcher, DispatcherConfig};
 use crate::entry::NotBefore;
 use crate::metrics::Metrics;
 use crate::queue::{Enqueued, KeyStatus, Queue, QueueConfig, QueueError, key_name};
-use crate::reconciler::{Action, ReconcileError, Reconciler};
 use crate::storage::{
     DirStorage, FaultyStorage, Landed, MemoryStorage, Metadata, Operation, PutMode, Storage,
     StorageError, list_all,
 };
+use reconciler::{Action, ReconcileError, Reconciler};
 
 /// The test backoff base.
 pub const P: Duration = Duration::from_secs(10);

@@ -14,7 +14,7 @@ use tracing::{debug, error, info};
 
 use crate::error_chain as chain;
 use crate::queue::{DUE_PER_CLAIM, Queue, QueueError};
-use crate::reconciler::Reconciler;
+use reconciler::Reconciler;
 
 pub use trigger::Trigger;
 
@@ -183,7 +183,7 @@ impl Dispatcher {
         // candidates other dispatchers took first): go again, rate-limited, instead of
         // waiting for a run to end or the poll.
         if granted > 0 && pass.due_total > tried {
-            self.trigger.nudge();
+            self.trigger.pass_again();
         }
         for claim in claims {
             runs.spawn(run::run(

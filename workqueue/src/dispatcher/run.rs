@@ -13,7 +13,7 @@ use crate::claim::{Claim, Failure};
 use crate::error_chain as chain;
 use crate::metrics::CompletionStatus;
 use crate::queue::{Queue, QueueError};
-use crate::reconciler::{Action, ReconcileError, Reconciler, Requeue};
+use reconciler::{Action, ReconcileError, Reconciler, Requeue};
 
 /// The longest floor a reconciler may ask for.
 pub(crate) const MAX_FLOOR: Duration = Duration::from_secs(3600);
@@ -49,7 +49,7 @@ pub(super) async fn run(
             report(&key, "hand back", claim.release(delay).await);
         }
     }
-    trigger.nudge();
+    trigger.pass_again();
 }
 
 async fn settle(queue: &Queue, claim: Claim, answer: Result<Action, ReconcileError>) {
@@ -142,8 +142,8 @@ mod tests {
     use super::*;
     use crate::dispatcher::{Dispatcher, DispatcherConfig};
     use crate::queue::{KeyState, KeyStatus, QueueConfig};
-    use crate::reconciler::QueueKey;
     use crate::storage::MemoryStorage;
+    use reconciler::QueueKey;
 
     struct Answer(fn() -> Result<Action, ReconcileError>);
 

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::Notify;
 
+use crate::client::Nudge;
 use crate::metrics::{Metrics, TriggerResult};
 use crate::notification::{Event, parse_push};
 use crate::queue::{Change, Queue};
@@ -68,7 +69,7 @@ impl Trigger {
     }
 
     /// Asks for a pass without counting it as an outside trigger (capacity freed up).
-    pub(crate) fn nudge(&self) {
+    pub(crate) fn pass_again(&self) {
         self.request();
     }
 
@@ -89,6 +90,13 @@ impl Trigger {
     /// Marks the pending request as served: a pass is starting now.
     pub(crate) fn serve(&self) {
         self.inner.pending.store(false, Ordering::Release);
+    }
+}
+
+impl Nudge for Trigger {
+    /// A key stored in this process: a pass, counted as a trigger.
+    fn nudge(&self) {
+        self.fire();
     }
 }
 

@@ -45,9 +45,6 @@
 //! write that meets a record changed since it was seen costs one failed precondition and one
 //! get before it is made again.
 //!
-//! Storage still holding the first layout (`queued/`, `in-progress/`, `dead-letter/`) is
-//! refused at startup until [`Queue::migrate_legacy`] moved it.
-//!
 //! The view is as fresh as its last page: with more than one page of keys, a key enqueued by
 //! another process is seen once the scan reaches it, or at once through a notification;
 //! a record changed since it was seen costs a failed precondition and a read, never a wrong
@@ -57,7 +54,6 @@ mod capacity;
 mod claiming;
 mod dead_letters;
 mod error;
-mod legacy;
 mod pass;
 mod snapshot;
 mod view;
@@ -77,7 +73,6 @@ use crate::storage::{Generation, Object, PutMode, Storage};
 pub(crate) use capacity::{Capacity, Permit};
 pub(crate) use claiming::DUE_PER_CLAIM;
 pub use error::QueueError;
-pub use legacy::Migrated;
 pub use pass::PassView;
 pub use snapshot::{Listed, Snapshot};
 pub use view::Change;

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use axum::http::StatusCode;
+use http::StatusCode;
 
 /// A GitHub API failure; the message names the call, and the sources say why.
 #[derive(Debug, thiserror::Error)]

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use tracing::info;
 
-use super::{Action, ReconcileError, Reconciler};
+use crate::{Action, ReconcileError, Reconciler};
 
 /// Logs every key it is given and reports it done; for trying the queue out.
 #[derive(Clone, Copy, Debug, Default)]

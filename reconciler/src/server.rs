@@ -1,15 +1,22 @@
 //! Serving a [`Reconciler`] as the gRPC `WorkqueueService`, the contract dispatchers call.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
+use tonic::body::Body;
+use tonic::codegen::{Service, http};
+use tonic::server::NamedService;
 use tonic::{Request, Response, Status};
+use tonic_health::pb::health_server::HealthServer;
 use tracing::warn;
 
-use super::Reconciler;
-use super::wire::{action_to_response, error_to_status};
+use crate::Reconciler;
 use crate::proto::workqueue_service_server::{WorkqueueService, WorkqueueServiceServer};
 use crate::proto::{GetKeyStateRequest, KeyState, ProcessRequest, ProcessResponse};
+use crate::wire::{action_to_response, error_to_status};
 
 /// A reconciler behind the gRPC service: `Process` reconciles the key.
 #[derive(Debug)]
@@ -33,11 +40,56 @@ pub async fn serve<R: Reconciler>(
     health
         .set_serving::<WorkqueueServiceServer<ReconcilerService<R>>>()
         .await;
+    let services = ByPath {
+        prefix: health_prefix::<HealthServer<()>>(),
+        matching: health_service,
+        other: service(reconciler),
+    };
     tonic::transport::Server::builder()
-        .add_service(health_service)
-        .add_service(service(reconciler))
-        .serve_with_shutdown(addr, shutdown)
+        .serve_with_shutdown(addr, services, shutdown)
         .await
+}
+
+/// `/<package>.<Service>/`: the path prefix of a gRPC service's methods.
+fn health_prefix<S: NamedService>() -> String {
+    format!("/{}/", S::NAME)
+}
+
+/// Two gRPC services on one server, told apart by the path prefix of the first one's methods.
+/// Written here because tonic's own router brings in axum, which this crate does not compile.
+#[derive(Clone, Debug)]
+struct ByPath<A, B> {
+    prefix: String,
+    matching: A,
+    other: B,
+}
+
+/// A generated gRPC server's answer to one call.
+type Answer = Pin<Box<dyn Future<Output = Result<http::Response<Body>, Infallible>> + Send>>;
+
+impl<A, B> Service<http::Request<Body>> for ByPath<A, B>
+where
+    A: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>,
+    A::Future: Send + 'static,
+    B: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>,
+    B::Future: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = Answer;
+
+    /// Generated servers are always ready: each call is its own task.
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Answer {
+        if request.uri().path().starts_with(&self.prefix) {
+            Box::pin(self.matching.call(request))
+        } else {
+            Box::pin(self.other.call(request))
+        }
+    }
 }
 
 #[tonic::async_trait]

@@ -4,10 +4,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::wire::{response_to_action, status_to_error};
-use super::{Action, IdTokenSource, ReconcileError, Reconciler};
 use crate::client::{CallError, InvalidAddress, ServiceClient};
 use crate::proto::ProcessRequest;
+use crate::wire::{response_to_action, status_to_error};
+use crate::{Action, IdTokenSource, ReconcileError, Reconciler};
 
 /// A reconciler at a gRPC address; the connection is made lazily and kept.
 ///
@@ -61,7 +61,7 @@ mod tests {
     use axum::http::{HeaderMap, StatusCode};
 
     use super::*;
-    use crate::reconciler::{LogReconciler, audience_of, service};
+    use crate::{LogReconciler, audience_of, service};
     use std::sync::Arc;
 
     #[derive(Default)]

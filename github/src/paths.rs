@@ -3,6 +3,8 @@
 
 use regex::Regex;
 
+use crate::key::{GitHubKey, Repository, Target};
+
 /// Anchored path patterns, each with exactly one capture group, tried in order.
 #[derive(Clone, Debug)]
 pub struct PathPatterns {
@@ -74,11 +76,15 @@ impl PathPatterns {
             .filter(|captured| !captured.is_empty())
     }
 
-    /// The key for `path` in `repository` (`owner/repo`) on `branch`:
-    /// `https://github.com/<owner>/<repo>/blob/<branch>/<captured>`.
-    pub fn key(&self, repository: &str, branch: &str, path: &str) -> Option<String> {
-        self.capture(path)
-            .map(|captured| format!("https://github.com/{repository}/blob/{branch}/{captured}"))
+    /// The key for `path` in `repository` on `branch`, when a pattern captures some of it:
+    /// `https://<host>/<owner>/<repo>/blob/<branch>/<captured>`.
+    pub fn key(&self, repository: &Repository, branch: &str, path: &str) -> Option<GitHubKey> {
+        self.capture(path).map(|captured| {
+            repository.key(Target::Blob {
+                git_ref: branch.to_owned(),
+                path: captured.to_owned(),
+            })
+        })
     }
 }
 
@@ -100,9 +106,13 @@ mod tests {
             None,
             "anchored at the end"
         );
+        let ghe = Repository::new("ghe.example.com", "o/r").unwrap();
         assert_eq!(
-            patterns.key("o/r", "main", "docs/index.md").as_deref(),
-            Some("https://github.com/o/r/blob/main/docs")
+            patterns
+                .key(&ghe, "main", "docs/index.md")
+                .map(|k| k.to_string())
+                .as_deref(),
+            Some("https://ghe.example.com/o/r/blob/main/docs")
         );
     }
 

@@ -6,8 +6,8 @@ use std::time::Duration;
 use prost::Message;
 use tonic::{Code, Status};
 
-use super::{Action, QueueKey, ReconcileError, Requeue};
 use crate::proto::{NoRetryDetails, ProcessResponse, QueueKeyRequest};
+use crate::{Action, QueueKey, ReconcileError, Requeue};
 
 /// The `Any` type URL of `NoRetryDetails`, as Go's `status.WithDetails` writes it.
 const NO_RETRY_TYPE_URL: &str = "type.googleapis.com/chainguard.workqueue.NoRetryDetails";

@@ -17,6 +17,8 @@ use std::time::Duration;
 use octocrab::Octocrab;
 use serde::Deserialize;
 
+use crate::key::{GITHUB_HOST, InvalidRepository, Repository};
+
 /// A commit SHA as GitHub writes it (40 hex digits): anything else must not reach a URL.
 pub fn check_sha(sha: &str) -> Result<(), GitHubError> {
     if sha.len() == 40 && sha.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -41,14 +43,28 @@ pub struct GitHubApi {
     call_timeout: Duration,
 }
 
-/// A repository as GitHub names it.
+/// A repository as the API describes it.
 #[derive(Clone, Debug, Deserialize)]
-pub struct Repository {
+pub struct RepositoryInfo {
     /// `owner/name` in GitHub's own spelling (keys are made of it, so every path to a key
     /// spells it the same).
     pub full_name: String,
     /// The default branch.
     pub default_branch: String,
+    /// Its web page, `https://HOST/OWNER/REPO`: the host keys name.
+    #[serde(default)]
+    pub html_url: Option<String>,
+}
+
+impl RepositoryInfo {
+    /// The repository keys are made in: its page's host (GitHub Enterprise's too), else
+    /// github.com.
+    pub fn repository(&self) -> Result<Repository, InvalidRepository> {
+        match self.html_url.as_deref().map(Repository::from_url) {
+            Some(Ok(repository)) => Ok(repository),
+            _ => Repository::new(GITHUB_HOST, &self.full_name),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -161,7 +177,7 @@ impl GitHubApi {
     }
 
     /// The repository: its name as GitHub spells it, its default branch.
-    pub async fn repository(&self, repository: &str) -> Result<Repository, GitHubError> {
+    pub async fn repository(&self, repository: &str) -> Result<RepositoryInfo, GitHubError> {
         self.get_json(&format!("/repos/{repository}"))
             .await
             .map_err(GitHubError::during(format!(
@@ -215,7 +231,6 @@ mod tests {
             "0123456789abcdef0123456789abcdef01234567"
         );
         let err = api.branch_head("o/r", "other").await.unwrap_err();
-        let err = workqueue::error_chain(&err);
-        assert!(err.contains("not a commit SHA"), "{err}");
+        assert!(err.to_string().contains("not a commit SHA"), "{err}");
     }
 }
