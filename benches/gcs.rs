@@ -111,13 +111,13 @@ async fn pass_cost(storage: Arc<CountingStorage>, n: usize) -> PassCost {
     // A dispatcher in another process: its view starts empty.
     let dispatcher = Queue::new(storage.clone(), QueueConfig::default());
     let before = storage.counts();
-    let pass = dispatcher.pass(32).await.unwrap();
+    let pass = dispatcher.start(32, 32).await.unwrap().view;
     assert_eq!(pass.queued, n);
     let warm_up_pages = storage.counts().since(before).list_pages;
     let before = storage.counts();
     let started = Instant::now();
     for _ in 0..PASSES {
-        let pass = dispatcher.pass(32).await.unwrap();
+        let pass = dispatcher.start(32, 32).await.unwrap().view;
         assert_eq!(pass.waiting, n);
     }
     let millis = started.elapsed().as_secs_f64() * 1000.0 / f64::from(PASSES);

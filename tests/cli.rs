@@ -55,9 +55,9 @@ async fn queue_subcommands_should_list_show_and_reenqueue() {
         .await
         .unwrap();
     queue.enqueue("broken", 5, Duration::ZERO).await.unwrap();
-    let claim = queue.start(1, 1).await.unwrap().pop().unwrap();
+    let claim = queue.start(1, 1).await.unwrap().claims.pop().unwrap();
     assert_eq!(claim.key(), "https://github.com/o/r/pull/1");
-    let dead = queue.start(2, 1).await.unwrap().pop().unwrap();
+    let dead = queue.start(2, 1).await.unwrap().claims.pop().unwrap();
     assert_eq!(dead.key(), "broken");
     dead.fail("it broke").await.unwrap();
 

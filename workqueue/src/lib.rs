@@ -22,7 +22,6 @@
 //!   the GCS emulator fixture.
 
 pub mod backoff;
-pub mod claim;
 pub mod client;
 pub mod clock;
 #[cfg(any(test, feature = "conformance"))]
@@ -39,9 +38,10 @@ pub mod server;
 pub mod service;
 pub mod storage;
 
-pub use claim::{Claim, Failure};
 pub use dispatcher::{Dispatcher, DispatcherConfig, Trigger};
-pub use queue::{Enqueued, KeyState, KeyStatus, Queue, QueueConfig, QueueError};
+pub use queue::{
+    Claim, Enqueued, Failure, KeyState, KeyStatus, Queue, QueueConfig, QueueError, Started,
+};
 pub use receiver::Receiver;
 
 /// An error and its causes, `: `-separated (as `anyhow` prints a chain with `{:#}`): for one

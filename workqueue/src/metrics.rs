@@ -13,7 +13,6 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::entry::{InProgressEntry, QueuedEntry};
-use crate::queue::PassView;
 
 /// A latency histogram's label: the priority class, `"<priority/100>xx"`, the division
 /// truncating toward zero as the reference's Go does (-50 is `0xx`, -150 is `-1xx`).
@@ -83,6 +82,21 @@ impl TriggerResult {
 }
 
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+/// How deep the queue is: what its gauges show.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Depth {
+    /// Keys in progress.
+    pub in_progress: usize,
+    /// Queued keys, twins included.
+    pub queued: usize,
+    /// Queued keys that are not due yet.
+    pub waiting: usize,
+    /// Dead-lettered keys.
+    pub dead: usize,
+    /// The highest attempt count among queued keys.
+    pub max_attempts: u32,
+}
 
 /// The queue's metrics; clones share the same series.
 #[derive(Clone, Debug)]
@@ -217,14 +231,14 @@ impl Metrics {
         );
     }
 
-    /// Records the gauges from a pass's view of the queue.
-    pub fn observe_pass(&self, pass: &PassView) {
+    /// Records the gauges of the queue's depth, as a pass measured it.
+    pub fn observe_depth(&self, depth: Depth) {
         let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
-        self.in_progress_keys.set(gauge(pass.in_progress));
-        self.queued_keys.set(gauge(pass.queued));
-        self.notbefore_keys.set(gauge(pass.waiting));
-        self.max_attempts.set(i64::from(pass.max_attempts));
-        self.dead_lettered_keys.set(gauge(pass.dead));
+        self.in_progress_keys.set(gauge(depth.in_progress));
+        self.queued_keys.set(gauge(depth.queued));
+        self.notbefore_keys.set(gauge(depth.waiting));
+        self.max_attempts.set(i64::from(depth.max_attempts));
+        self.dead_lettered_keys.set(gauge(depth.dead));
     }
 
     /// Records how long a pass took to list the queue.

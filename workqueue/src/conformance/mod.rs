@@ -16,11 +16,11 @@ use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Backoff;
-use crate::claim::{Claim, Failure};
 use crate::clock::{Clock, ManualClock, SystemClock};
 use crate::dispatcher::{Dispatcher, DispatcherConfig};
 use crate::entry::NotBefore;
 use crate::metrics::Metrics;
+use crate::queue::{Claim, Failure};
 use crate::queue::{Enqueued, KeyStatus, Queue, QueueConfig, QueueError, key_name};
 use crate::storage::{
     DirStorage, FaultyStorage, Landed, MemoryStorage, Metadata, Operation, PutMode, Storage,
@@ -214,7 +214,7 @@ impl Harness {
     }
 
     async fn start(&self, n: usize) -> Vec<Claim> {
-        self.queue.start(n, n).await.expect("start")
+        self.queue.start(n, n).await.expect("start").claims
     }
 
     async fn start_one(&self) -> Option<Claim> {

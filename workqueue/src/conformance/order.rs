@@ -18,16 +18,16 @@ pub async fn queue_should_expose_only_the_first_n_beyond_the_concurrency_limit(f
     for i in 0..10 {
         h.enqueue(&format!("k{i}"), 0).await;
     }
-    let mut first = h.queue.start(3, 10).await.unwrap();
+    let mut first = h.queue.start(3, 10).await.unwrap().claims;
     assert_eq!(keys(&first), ["k0", "k1", "k2"]);
     assert!(
-        h.queue.start(3, 10).await.unwrap().is_empty(),
+        h.queue.start(3, 10).await.unwrap().claims.is_empty(),
         "the limit is taken"
     );
     let snapshot = h.queue.snapshot().await.unwrap();
     assert_eq!((snapshot.in_progress.len(), snapshot.due()), (3, 7));
     first.remove(0).complete().await.unwrap();
-    assert_eq!(keys(&h.queue.start(3, 10).await.unwrap()), ["k3"]);
+    assert_eq!(keys(&h.queue.start(3, 10).await.unwrap().claims), ["k3"]);
 }
 
 /// A key enqueued twice is queued and run once.

@@ -88,11 +88,11 @@ pub async fn orphans_should_be_recovered_with_their_attempts(f: Fixture) {
     assert_eq!(h.status("k").await, Some(KeyStatus::InProgress));
     let peer = h.peer();
     assert!(
-        peer.start(5, 5).await.unwrap().is_empty(),
+        peer.start(5, 5).await.unwrap().claims.is_empty(),
         "the lease is still live"
     );
     h.clock.advance(LEASE);
-    let recovered = peer.start(5, 5).await.unwrap();
+    let recovered = peer.start(5, 5).await.unwrap().claims;
     assert_eq!(keys(&recovered), ["k"]);
     assert_eq!(recovered[0].attempts(), 1);
 }
@@ -104,7 +104,7 @@ pub async fn lost_claim_should_refuse_to_complete(f: Fixture) {
     let slow = h.start_one().await.unwrap();
     h.clock.advance(LEASE + Duration::from_secs(1));
     let peer = h.peer();
-    let taken = peer.start(5, 5).await.unwrap();
+    let taken = peer.start(5, 5).await.unwrap().claims;
     assert_eq!(keys(&taken), ["k"]);
     assert!(matches!(
         slow.complete().await,
@@ -136,7 +136,7 @@ pub async fn lost_claim_should_cancel_its_token(f: Fixture) {
         Metrics::new(),
     );
     queue.enqueue("k", 0, Duration::ZERO).await.unwrap();
-    let claim = queue.start(1, 1).await.unwrap().pop().unwrap();
+    let claim = queue.start(1, 1).await.unwrap().claims.pop().unwrap();
     let token = claim.cancelled();
     // Renewals keep it alive past its first lease: wait (on the real clock the heartbeat runs
     // on) until that lease is over and the stored one has moved beyond it.
@@ -162,7 +162,7 @@ pub async fn lost_claim_should_cancel_its_token(f: Fixture) {
     // every slot taken (a stopped clock would make that wait last forever).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let taken = loop {
-        let taken = peer.start(1, 1).await.unwrap();
+        let taken = peer.start(1, 1).await.unwrap().claims;
         if !taken.is_empty() {
             break taken;
         }
@@ -309,7 +309,7 @@ pub async fn failing_renewals_should_cancel_the_run(f: Fixture) {
         Metrics::new(),
     );
     queue.enqueue("k", 0, Duration::ZERO).await.unwrap();
-    let claim = queue.start(1, 1).await.unwrap().pop().unwrap();
+    let claim = queue.start(1, 1).await.unwrap().claims.pop().unwrap();
     faulty.fail(Operation::Put, "k/", Landed::No, usize::MAX);
     let token = claim.cancelled();
     tokio::time::timeout(Duration::from_secs(10), token.cancelled())
@@ -326,26 +326,26 @@ pub async fn capacity_should_hold_the_limit_across_processes(f: Fixture) {
         h.enqueue(&format!("k{i}"), 0).await;
     }
     let peer = h.peer();
-    let mine = h.queue.start(3, 2).await.unwrap();
+    let mine = h.queue.start(3, 2).await.unwrap().claims;
     assert_eq!(keys(&mine), ["k0", "k1"]);
-    let theirs = peer.start(3, 5).await.unwrap();
+    let theirs = peer.start(3, 5).await.unwrap().claims;
     assert_eq!(keys(&theirs), ["k2"], "one slot of three was left");
     h.clock.advance(Duration::from_secs(5));
     assert!(
-        peer.start(3, 5).await.unwrap().is_empty(),
+        peer.start(3, 5).await.unwrap().claims.is_empty(),
         "the limit is held"
     );
     drop(mine);
     h.queue.release_capacity().await;
     h.clock.advance(Duration::from_secs(5));
-    let more = peer.start(3, 5).await.unwrap();
+    let more = peer.start(3, 5).await.unwrap().claims;
     assert_eq!(more.len(), 2, "the slots given back are taken");
     // The slots of a process that vanished lapse with their lease.
     drop(theirs);
     drop(more);
     h.clock.advance(LEASE);
     let third = h.peer();
-    assert_eq!(third.start(3, 5).await.unwrap().len(), 3);
+    assert_eq!(third.start(3, 5).await.unwrap().claims.len(), 3);
 }
 
 /// A process whose capacity slot was taken over (another process's clock ran ahead) stops its

@@ -13,7 +13,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, error, info};
 
 use crate::error_chain as chain;
-use crate::queue::{DUE_PER_CLAIM, Queue, QueueError};
+use crate::queue::{Queue, QueueError};
 use reconciler::Reconciler;
 
 pub use trigger::Trigger;
@@ -44,10 +44,6 @@ impl Default for DispatcherConfig {
         }
     }
 }
-
-/// How long a dispatcher keeps capacity slots it has no use for once nothing is due, so that
-/// a trickle of keys reuses them while another dispatcher with work can soon have them.
-const IDLE_SLOT_GRACE: Duration = Duration::from_secs(30);
 
 /// Runs keys from a queue against a reconciler.
 pub struct Dispatcher {
@@ -117,7 +113,10 @@ impl Dispatcher {
             // A pass is never cut short: dropping it inside a claim would strand the claims it
             // started until their leases lapse. Every storage call it makes is bounded (the
             // GCS backend times calls out), and it stops claiming once shutdown begins.
-            match self.pass(&runs, &stop_runs, &shutdown).await {
+            if shutdown.is_cancelled() {
+                break;
+            }
+            match self.pass(&runs, &stop_runs).await {
                 Ok(Some(due)) => {
                     let wait = due.duration_since(self.queue.now()).unwrap_or_default();
                     next_wake = next_wake.min(Instant::now() + wait);
@@ -143,49 +142,29 @@ impl Dispatcher {
         self.queue.release_capacity().await;
     }
 
-    /// One pass: the next page of the scan, orphans recovered, capacity reserved for the due
-    /// keys, claims made and their runs started. Returns when the next waiting key becomes
-    /// due.
+    /// One pass: due keys started through [`Queue::start`], their runs spawned. Returns when
+    /// the next waiting key becomes due.
     async fn pass(
         &self,
         runs: &TaskTracker,
         stop_runs: &CancellationToken,
-        shutdown: &CancellationToken,
     ) -> Result<Option<SystemTime>, QueueError> {
-        let started = Instant::now();
-        let due_limit = self.config.batch_size.saturating_mul(DUE_PER_CLAIM);
-        let pass = self.queue.pass(due_limit).await?;
-        let metrics = self.queue.metrics();
-        metrics.observe_enumerate(started.elapsed());
-        metrics.observe_pass(&pass);
-        let due = pass.due();
+        let started = self
+            .queue
+            .start(self.config.concurrency, self.config.batch_size)
+            .await?;
         debug!(
-            due = pass.due_total,
-            in_progress = pass.in_progress,
+            due = started.view.due_total,
+            in_progress = started.view.in_progress,
+            claimed = started.claims.len(),
             "dispatch pass"
         );
-        if due.is_empty() || shutdown.is_cancelled() {
-            if due.is_empty() {
-                // Nothing to run: slots idle for a while go back for other dispatchers.
-                self.queue.capacity().trim(IDLE_SLOT_GRACE).await;
-            }
-            return Ok(pass.next_due_at);
-        }
-        let want = self.config.batch_size.min(due.len());
-        let permits = self
-            .queue
-            .capacity()
-            .reserve(want, self.config.concurrency)
-            .await;
-        let granted = permits.len();
-        let (claims, tried) = self.queue.claim(due, permits).await?;
-        // Due keys this pass did not get to, with capacity granted (a full batch, or
-        // candidates other dispatchers took first): go again, rate-limited, instead of
-        // waiting for a run to end or the poll.
-        if granted > 0 && pass.due_total > tried {
+        // Due keys this pass did not get to, with capacity granted: go again, rate-limited,
+        // instead of waiting for a run to end or the poll.
+        if started.more_due {
             self.trigger.pass_again();
         }
-        for claim in claims {
+        for claim in started.claims {
             runs.spawn(run::run(
                 self.queue.clone(),
                 self.reconciler.clone(),
@@ -194,6 +173,6 @@ impl Dispatcher {
                 self.trigger.clone(),
             ));
         }
-        Ok(pass.next_due_at)
+        Ok(started.view.next_due_at)
     }
 }

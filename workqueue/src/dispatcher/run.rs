@@ -9,9 +9,9 @@ use tracing::{error, info, warn};
 
 use super::Trigger;
 use crate::backoff::jitter;
-use crate::claim::{Claim, Failure};
 use crate::error_chain as chain;
 use crate::metrics::CompletionStatus;
+use crate::queue::{Claim, Failure};
 use crate::queue::{Queue, QueueError};
 use reconciler::{Action, ReconcileError, Reconciler, Requeue};
 

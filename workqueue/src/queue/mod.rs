@@ -51,12 +51,15 @@
 //! write.
 
 mod capacity;
-mod claiming;
+mod claim;
 mod dead_letters;
 mod error;
+mod lease;
 mod pass;
 mod snapshot;
+mod start;
 mod view;
+mod write;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -68,15 +71,17 @@ use crate::clock::{Clock, SystemClock};
 use crate::entry::{CorruptRecord, KeyRecord, NotBefore, QueuedEntry};
 use crate::key::{encode_key, validate_key};
 use crate::metrics::Metrics;
-use crate::storage::{Generation, Object, PutMode, Storage};
+use crate::storage::{Generation, Object, Storage};
 
 pub(crate) use capacity::{Capacity, Permit};
-pub(crate) use claiming::DUE_PER_CLAIM;
+pub use claim::{Claim, Failure};
 pub use error::QueueError;
 pub use pass::PassView;
 pub use snapshot::{Listed, Snapshot};
+pub use start::Started;
 pub use view::Change;
 pub(crate) use view::View;
+use write::{OnError, Write};
 
 /// The prefix of the key records.
 pub(crate) const KEYS: &str = "k/";
@@ -287,59 +292,44 @@ impl Queue {
     /// Writes `key`'s queued part: `fresh()` when it has none (a new key, a twin, a dead letter
     /// enqueued again, an unreadable record), else `merge` of the one there. The first try is
     /// a create, which is all a new key costs; an existing record is read and replaced pinned
-    /// to its generation, retried while other writers change it.
+    /// to its generation, decided again while other writers change it.
     async fn upsert(
         &self,
         key: &str,
         fresh: impl Fn() -> QueuedEntry,
         merge: impl Fn(&QueuedEntry) -> QueuedEntry,
     ) -> Result<Enqueued, QueueError> {
-        let name = key_name(key);
-        let mut mode = PutMode::Create;
-        let mut write = (KeyRecord::queued(fresh()), Enqueued::Added);
-        for _ in 0..MAX_WRITE_TRIES {
-            let (record, outcome) = &write;
-            let since = self.view_seq();
-            match self.storage().put(&name, &record.to_metadata(), mode).await {
-                Ok(generation) => {
-                    self.observe(&name, Some((record.clone(), generation)), since);
-                    return Ok(*outcome);
+        let decide = |seen: &Read| {
+            Ok(match seen {
+                Read::Missing | Read::Corrupt(_) => {
+                    Write::Put(KeyRecord::queued(fresh()), Enqueued::Added)
                 }
-                Err(e) if e.is_conflict() => {}
-                Err(e) => return Err(QueueError::storage("enqueue", key, e)),
-            }
-            (mode, write) = match self.read(&name, key, "enqueue").await? {
-                Read::Missing => (
-                    PutMode::Create,
-                    (KeyRecord::queued(fresh()), Enqueued::Added),
-                ),
-                Read::Corrupt(generation) => (
-                    PutMode::Replace(generation),
-                    (KeyRecord::queued(fresh()), Enqueued::Added),
-                ),
-                Read::Found(mut record, generation) => {
-                    let outcome = match &record.queued {
-                        Some(queued) => {
-                            let merged = merge(queued);
-                            if merged == *queued {
-                                return Ok(Enqueued::Unchanged);
-                            }
-                            record.queued = Some(merged);
-                            Enqueued::Merged
+                Read::Found(record, _) => match &record.queued {
+                    Some(queued) => {
+                        let merged = merge(queued);
+                        if merged == *queued {
+                            return Ok(Write::Done(Enqueued::Unchanged));
                         }
-                        None => {
-                            record.queued = Some(fresh());
-                            Enqueued::Added
-                        }
-                    };
-                    (PutMode::Replace(generation), (record, outcome))
-                }
-            };
-        }
-        Err(QueueError::Contention {
-            action: "enqueue",
-            key: key.to_owned(),
-        })
+                        let record = KeyRecord {
+                            queued: Some(merged),
+                            ..record.clone()
+                        };
+                        Write::Put(record, Enqueued::Merged)
+                    }
+                    None => {
+                        let record = KeyRecord {
+                            queued: Some(fresh()),
+                            ..record.clone()
+                        };
+                        Write::Put(record, Enqueued::Added)
+                    }
+                },
+            })
+        };
+        let landed = self
+            .write_pinned(key, "enqueue", OnError::Fail, Read::Missing, decide)
+            .await?;
+        Ok(landed.value)
     }
 
     /// Where `key` is, or `None` when the queue does not know it: one read of its record.

@@ -3,14 +3,15 @@
 //! copied out of the view, so a pass stays cheap however long the queue is.
 
 use std::cmp::Ordering;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use tracing::warn;
 
+use super::write::{OnError, Write};
 use super::{Listed, Queue, QueueError, Read, key_name};
 use crate::entry::KeyRecord;
 use crate::error_chain as chain;
-use crate::storage::PutMode;
+use crate::metrics::Depth;
 
 /// A dispatch pass's view of the queue.
 #[derive(Clone, Debug)]
@@ -104,24 +105,39 @@ impl PassView {
     pub fn due(&self) -> &[Listed<KeyRecord>] {
         &self.due
     }
+
+    /// The queue's depth, for its gauges.
+    pub fn depth(&self) -> Depth {
+        Depth {
+            in_progress: self.in_progress,
+            queued: self.queued,
+            waiting: self.waiting,
+            dead: self.dead,
+            max_attempts: self.max_attempts,
+        }
+    }
 }
 
 impl Queue {
     /// A pass: the next page of the scan read into the view, the orphans in it recovered (then
     /// the view is measured again, so they can run at once), and up to `due_limit` due keys.
     /// When the scan fails, a view that was filled once still serves.
-    pub async fn pass(&self, due_limit: usize) -> Result<PassView, QueueError> {
-        if let Err(e) = self.scan().await {
+    pub(super) async fn pass(&self, due_limit: usize) -> Result<PassView, QueueError> {
+        let started = Instant::now();
+        let scanned = self.scan().await;
+        self.metrics().observe_enumerate(started.elapsed());
+        if let Err(e) = scanned {
             if !self.view_filled() {
                 return Err(e);
             }
             warn!(error = %chain(&e), "failed to list the queue; dispatching from what is known");
         }
-        let view = self.pass_view(due_limit);
-        if self.recover_orphans(&view.orphans).await == 0 {
-            return Ok(view);
+        let mut view = self.pass_view(due_limit);
+        if self.recover_orphans(&view.orphans).await > 0 {
+            view = self.pass_view(due_limit);
         }
-        Ok(self.pass_view(due_limit))
+        self.metrics().observe_depth(view.depth());
+        Ok(view)
     }
 
     fn pass_view(&self, due_limit: usize) -> PassView {
@@ -150,34 +166,30 @@ impl Queue {
     }
 
     /// Recovers one orphan after reading its record again: unless its run was renewed,
-    /// finished or recovered meanwhile, the run goes back to the queue (merged into a twin)
-    /// with one pinned write.
+    /// finished or recovered meanwhile, the run goes back to the queue (merged into a twin,
+    /// keeping its attempts) with one pinned write.
     async fn recover(&self, key: &str) -> Result<bool, QueueError> {
-        let name = key_name(key);
-        let Read::Found(mut record, generation) = self.read(&name, key, "recover").await? else {
-            return Ok(false);
+        let seen = self.read(&key_name(key), key, "recover").await?;
+        let decide = |seen: &Read| {
+            let Read::Found(record, _) = seen else {
+                return Ok(Write::Done(false));
+            };
+            let Some(run) = record
+                .run
+                .as_ref()
+                .filter(|r| r.lease_expires <= self.now())
+            else {
+                return Ok(Write::Done(false));
+            };
+            warn!(%key, owner = %run.owner, "recovering a key whose lease lapsed");
+            let mut record = record.clone();
+            record.queued = Some(run.requeued_into(record.queued.take(), run.attempts, None));
+            record.run = None;
+            Ok(Write::Put(record, true))
         };
-        let Some(run) = record.run.take() else {
-            return Ok(false);
-        };
-        if run.lease_expires > self.now() {
-            return Ok(false);
-        }
-        warn!(%key, owner = %run.owner, "recovering a key whose lease lapsed");
-        record.queued = Some(run.requeued_into(record.queued.take(), run.attempts, None));
-        let since = self.view_seq();
-        match self
-            .storage()
-            .put(&name, &record.to_metadata(), PutMode::Replace(generation))
-            .await
-        {
-            Ok(next) => {
-                self.observe(&name, Some((record, next)), since);
-                Ok(true)
-            }
-            // Renewed or finished meanwhile: the next pass sees it.
-            Err(e) if e.is_conflict() => Ok(false),
-            Err(e) => Err(QueueError::storage("recover", key, e)),
-        }
+        let landed = self
+            .write_pinned(key, "recover", OnError::Fail, seen, decide)
+            .await?;
+        Ok(landed.value)
     }
 }

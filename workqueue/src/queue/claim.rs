@@ -6,24 +6,14 @@ use std::time::{Duration, SystemTime};
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, warn};
+use tracing::warn;
 
+use super::lease::{Held, heartbeat};
+use super::write::{OnError, Write};
+use super::{Permit, Queue, QueueError, Read, due_after};
 use crate::clock::{from_millis, to_millis};
 use crate::entry::{DeadLetter, InProgressEntry, KeyRecord, NotBefore};
-use crate::queue::{
-    MAX_WRITE_TRIES, Permit, Queue, QueueError, Read, due_after, key_name, lease_margin,
-};
-use crate::storage::{Generation, PutMode};
-
-/// What this process knows of its key's record: the generation its writes are pinned to and
-/// the record at that generation (a twin may have joined the run), and whether the heartbeat
-/// found the run taken over.
-#[derive(Clone, Debug)]
-struct Held {
-    generation: Generation,
-    record: KeyRecord,
-    lost: bool,
-}
+use crate::storage::Generation;
 
 /// How a failed run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -213,44 +203,23 @@ impl Claim {
         if held.lost {
             return Err(lost());
         }
-        let key = &self.run.key;
-        let name = key_name(key);
-        let (mut record, mut generation) = (held.record, held.generation);
-        for _ in 0..MAX_WRITE_TRIES {
-            let mut next = record.clone();
-            change(&mut next);
-            let storage = self.queue.storage();
-            let since = self.queue.view_seq();
-            let written = if next.is_empty() {
-                storage.delete(&name, generation).await.map(|()| None)
-            } else {
-                let metadata = next.to_metadata();
-                let put = storage.put(&name, &metadata, PutMode::Replace(generation));
-                put.await.map(|g| Some((next, g)))
-            };
-            match written {
-                Ok(Some(state)) => {
-                    self.queue.observe(&name, Some(state), since);
-                    return Ok(());
-                }
-                Ok(None) => {
-                    self.queue.observe_deleted(&name, generation, since);
-                    return Ok(());
-                }
-                Err(e) if e.is_conflict() => match self.queue.read(&name, key, action).await? {
-                    Read::Found(current, current_generation) if current.runs(&self.run.id) => {
-                        record = current;
-                        generation = current_generation;
-                    }
-                    _ => return Err(lost()),
-                },
-                Err(e) => return Err(QueueError::storage(action, key, e)),
+        let decide = |seen: &Read| match seen {
+            Read::Found(record, _) if record.runs(&self.run.id) => {
+                let mut next = record.clone();
+                change(&mut next);
+                Ok(if next.is_empty() {
+                    Write::Delete(())
+                } else {
+                    Write::Put(next, ())
+                })
             }
-        }
-        Err(QueueError::Contention {
-            action,
-            key: key.clone(),
-        })
+            _ => Err(lost()),
+        };
+        let seen = Read::Found(held.record, held.generation);
+        self.queue
+            .write_pinned(&self.run.key, action, OnError::Fail, seen, decide)
+            .await?;
+        Ok(())
     }
 
     async fn stop_heartbeat(&mut self) -> Held {
@@ -271,99 +240,5 @@ impl Drop for Claim {
         if let Some(heartbeat) = self.heartbeat.take() {
             heartbeat.abort();
         }
-    }
-}
-
-/// Renews the lease every third of its length. When the claim is lost, or when no renewal
-/// lands before the lease is about to lapse, it fires the claim's token so the run stops
-/// before another dispatcher may take the key over.
-async fn heartbeat(
-    queue: Queue,
-    run: InProgressEntry,
-    held: Arc<Mutex<Held>>,
-    token: CancellationToken,
-    stop: CancellationToken,
-) {
-    let lease = queue.config().lease;
-    let every = lease / 3;
-    let name = key_name(&run.key);
-    let mut lease_expires = run.lease_expires;
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(every) => {}
-        }
-        let give_up_at = lease_expires - lease_margin(lease);
-        loop {
-            let left = give_up_at.duration_since(queue.now()).unwrap_or_default();
-            if left.is_zero() {
-                error!(key = %run.key, "could not renew the lease in time; stopping the run");
-                token.cancel();
-                return;
-            }
-            let Held {
-                generation,
-                mut record,
-                ..
-            } = held.lock().unwrap_or_else(|p| p.into_inner()).clone();
-            let renewed_until = queue.now() + lease;
-            if let Some(r) = record.run.as_mut() {
-                r.lease_expires = renewed_until;
-            }
-            let metadata = record.to_metadata();
-            let since = queue.view_seq();
-            let put = queue
-                .storage()
-                .put(&name, &metadata, PutMode::Replace(generation));
-            match tokio::time::timeout(left, put).await {
-                Ok(Ok(next)) => {
-                    queue.observe(&name, Some((record.clone(), next)), since);
-                    *held.lock().unwrap_or_else(|p| p.into_inner()) = Held {
-                        generation: next,
-                        record,
-                        lost: false,
-                    };
-                    queue.metrics().observe_lease_age(&run, queue.now());
-                    lease_expires = renewed_until;
-                    break;
-                }
-                Ok(Err(e)) if e.is_conflict() => match queue.read(&name, &run.key, "renew").await {
-                    // A twin arrived: renew over the newer record.
-                    Ok(Read::Found(current, current_generation)) if current.runs(&run.id) => {
-                        let mut held = held.lock().unwrap_or_else(|p| p.into_inner());
-                        held.record = current;
-                        held.generation = current_generation;
-                    }
-                    Ok(_) => {
-                        warn!(key = %run.key, "lost the claim: another dispatcher took the key over");
-                        held.lock().unwrap_or_else(|p| p.into_inner()).lost = true;
-                        token.cancel();
-                        return;
-                    }
-                    Err(e) => {
-                        warn!(key = %run.key, error = %e, "failed to read the key's record; retrying");
-                        if stopped(&stop, every).await {
-                            return;
-                        }
-                    }
-                },
-                Ok(Err(e)) => {
-                    warn!(key = %run.key, error = %e, "failed to renew the lease; retrying");
-                    if stopped(&stop, every).await {
-                        return;
-                    }
-                }
-                // The deadline check at the top of the loop gives up.
-                Err(_elapsed) => {}
-            }
-        }
-    }
-}
-
-/// A short wait between renewal attempts; true when the heartbeat was stopped meanwhile.
-async fn stopped(stop: &CancellationToken, every: Duration) -> bool {
-    tokio::select! {
-        _ = stop.cancelled() => true,
-        _ = tokio::time::sleep((every / 10).min(Duration::from_secs(5))) => false,
     }
 }
