@@ -13,8 +13,20 @@ use crate::incoming::Incoming;
 
 /// A request that is not a valid CloudEvent (or batch of them).
 #[derive(Debug, thiserror::Error)]
-#[error("not a valid CloudEvent: {0}")]
-pub struct EventError(String);
+pub enum EventError {
+    /// A batch's body is not a JSON array of events.
+    #[error("not a valid CloudEvents batch")]
+    Batch(#[source] serde_json::Error),
+    /// A structured event's body is not an event in JSON.
+    #[error("not a valid structured CloudEvent")]
+    Structured(#[source] serde_json::Error),
+    /// A binary event's headers and body are not an event.
+    #[error("not a valid CloudEvent")]
+    Binary(#[source] cloudevents::message::Error),
+    /// A percent-encoded header value does not decode to UTF-8.
+    #[error("not a valid CloudEvent: a header value is not UTF-8: {0:?}")]
+    NotUtf8(String),
+}
 
 /// The events of one request, in the mode its `Content-Type` names.
 pub fn parse(headers: &HeaderMap, body: Bytes) -> Result<Vec<Incoming>, EventError> {
@@ -23,19 +35,17 @@ pub fn parse(headers: &HeaderMap, body: Bytes) -> Result<Vec<Incoming>, EventErr
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     if starts_with_ignoring_case(content_type, "application/cloudevents-batch") {
-        let events: Vec<Event> =
-            serde_json::from_slice(&body).map_err(|e| EventError(format!("batch: {e}")))?;
+        let events: Vec<Event> = serde_json::from_slice(&body).map_err(EventError::Batch)?;
         return events.into_iter().map(|e| to_incoming(e, false)).collect();
     }
     // Structured mode read here, not by the SDK's binding: its test of the media type is
     // case-sensitive, and would read `Application/CloudEvents+JSON` as binary mode.
     if starts_with_ignoring_case(content_type, "application/cloudevents+json") {
-        let event: Event =
-            serde_json::from_slice(&body).map_err(|e| EventError(format!("structured: {e}")))?;
+        let event: Event = serde_json::from_slice(&body).map_err(EventError::Structured)?;
         return Ok(vec![to_incoming(event, false)?]);
     }
-    let event = cloudevents::binding::http::to_event(headers, body.to_vec())
-        .map_err(|e| EventError(e.to_string()))?;
+    let event =
+        cloudevents::binding::http::to_event(headers, body.to_vec()).map_err(EventError::Binary)?;
     Ok(vec![to_incoming(event, true)?])
 }
 
@@ -53,7 +63,7 @@ fn to_incoming(event: Event, binary: bool) -> Result<Incoming, EventError> {
             percent_decode_str(value)
                 .decode_utf8()
                 .map(|v| v.into_owned())
-                .map_err(|_| EventError(format!("a header value is not UTF-8: {value:?}")))
+                .map_err(|_| EventError::NotUtf8(value.to_owned()))
         } else {
             Ok(value.to_owned())
         }

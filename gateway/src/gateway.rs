@@ -12,11 +12,11 @@ use github::api::{GitHubApi, GitHubError};
 use workqueue::client::{Enqueue, EnqueueError, RemoteWorkqueue};
 
 use crate::incoming::Incoming;
-use crate::keys::keys_for;
+use crate::keys::{KeysError, keys_for};
 use crate::metrics::GatewayMetrics;
 use crate::route::{KeyRule, Route};
 use crate::signature::Secrets;
-use crate::sink::Sink;
+use crate::sink::{Sink, SinkError};
 
 /// How many keys of one event are enqueued at once.
 const ENQUEUE_CONCURRENCY: usize = 16;
@@ -98,12 +98,30 @@ pub struct Handled {
     pub forwarded: bool,
 }
 
-/// Why an event was not handled.
+/// Why an event was not handled: something the gateway needs failed, and a retry may succeed.
 #[derive(Debug, thiserror::Error)]
 pub enum HandleError {
-    /// The workqueue, the sink or the GitHub API failed: a retry may succeed.
-    #[error("{0}")]
-    Unavailable(String),
+    /// A route could not make the event's keys (the GitHub API failed, say).
+    #[error("route {route} could not make the event's keys")]
+    Keys {
+        /// The route.
+        route: String,
+        /// Why.
+        #[source]
+        source: KeysError,
+    },
+    /// A workqueue could not store a key.
+    #[error("route {route} could not enqueue a key")]
+    Enqueue {
+        /// The route.
+        route: String,
+        /// Why.
+        #[source]
+        source: EnqueueError,
+    },
+    /// The sink did not take the event.
+    #[error(transparent)]
+    Sink(#[from] SinkError),
 }
 
 /// Why the gateway could not be set up.
@@ -203,16 +221,12 @@ impl Gateway {
         let started = Instant::now();
         let sending = async {
             match (&self.sink, forward) {
-                (Some(sink), true) => sink
-                    .send(event)
-                    .await
-                    .map(|()| true)
-                    .map_err(|e| HandleError::Unavailable(e.to_string())),
+                (Some(sink), true) => sink.send(event).await.map(|()| true),
                 _ => Ok(false),
             }
         };
         let (handled, sent) = tokio::join!(self.enqueue_keys(event), sending);
-        let forwarded = sent?;
+        let forwarded = sent.map_err(HandleError::Sink)?;
         let handled = Handled {
             forwarded,
             ..handled?
@@ -229,12 +243,9 @@ impl Gateway {
         for (route, target, counter) in &self.routes {
             let keys = keys_for(route, event, self.github.as_ref())
                 .await
-                .map_err(|e| {
-                    HandleError::Unavailable(format!(
-                        "route {}: {}",
-                        route.name,
-                        workqueue::error_chain(&e)
-                    ))
+                .map_err(|source| HandleError::Keys {
+                    route: route.name.clone(),
+                    source,
                 })?;
             if keys.is_empty() {
                 continue;
@@ -287,12 +298,12 @@ async fn enqueue_one(
     match target.enqueue(key, route.priority, Duration::ZERO).await {
         Ok(()) => Ok(None),
         Err(refused @ EnqueueError::Refused { .. }) => {
-            warn!(route = %route.name, error = %refused, "a key was refused");
+            warn!(route = %route.name, error = %workqueue::error_chain(&refused), "a key was refused");
             Ok(Some(refused))
         }
-        Err(unavailable) => {
-            warn!(route = %route.name, error = %unavailable, "failed to enqueue");
-            Err(HandleError::Unavailable(unavailable.to_string()))
-        }
+        Err(source) => Err(HandleError::Enqueue {
+            route: route.name.clone(),
+            source,
+        }),
     }
 }

@@ -19,7 +19,7 @@ const ZERO_SHA: &str = "0000000000000000000000000000000000000000";
 
 /// Why a route could not make an event's keys.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum KeysError {
+pub enum KeysError {
     /// The push's payload does not parse.
     #[error("the push's payload is not valid")]
     Payload(#[from] serde_json::Error),

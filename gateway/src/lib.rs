@@ -27,3 +27,4 @@ pub mod webhook;
 
 pub use gateway::{Gateway, GatewayConfig};
 pub use incoming::Incoming;
+pub use keys::KeysError;

@@ -1,9 +1,12 @@
 //! The HTTP front: `POST /webhook` for GitHub, `POST /events` for CloudEvents, with the
-//! answers DESIGN §4 asks for: 400 malformed, 401 bad signature, 413 too large, 202 accepted
-//! (whether or not keys came of it), 503 when the workqueue, the sink or the GitHub API failed,
-//! time ran out, or the gateway is busy; and 408 for a body that does not arrive. Accepted
-//! answers have no body; keys are stored before the answer, within a deadline under GitHub's
-//! 10 seconds.
+//! answers of docs/architecture.md ("The gateway"): 400 malformed, 401 bad signature, 413 too
+//! large, 202 accepted (whether or not keys came of it), 503 when the workqueue, the sink or
+//! the GitHub API failed, time ran out, or the gateway is busy; and 408 for a body that does
+//! not arrive. Accepted answers have no body; keys are stored before the answer, within a
+//! deadline under GitHub's 10 seconds.
+//!
+//! Each handler returns `Result<Accepted, Refused>`; [`Refused`] alone says which status and
+//! counted outcome each refusal gets, and what its sender is told.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,8 +21,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use tracing::{debug, warn};
 
+use workqueue::client::EnqueueError;
+use workqueue::error_chain;
+
+use crate::events::EventError;
 use crate::gateway::{Gateway, HandleError, Handled};
 use crate::metrics::Outcome;
+use crate::signature::SignatureError;
+use crate::webhook::DeliveryError;
 use crate::{events, webhook};
 
 /// The largest body taken (GitHub's payload limit is 25 MB), enforced while reading, chunked
@@ -47,43 +56,147 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .with_state(gateway)
 }
 
-fn answer(status: StatusCode, message: impl Into<String>) -> Response {
-    let message = message.into();
-    if message.is_empty() {
-        status.into_response()
-    } else {
-        (status, format!("{message}\n")).into_response()
+/// A request that was taken: keys were stored, or none came of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Accepted {
+    /// Keys were stored (or the event was forwarded to the sink).
+    Enqueued,
+    /// No route made a key of it.
+    Skipped,
+}
+
+/// Every way a request is not taken, each with its status, its counted outcome, and what its
+/// sender is told (the cause of a 503 goes to the log, not to the sender).
+#[derive(Debug, thiserror::Error)]
+enum Refused {
+    /// Every place is taken.
+    #[error("the gateway is busy")]
+    Busy,
+    /// The body did not arrive in time.
+    #[error("the body did not arrive within {BODY_TIMEOUT:?}")]
+    BodyTimedOut,
+    /// The body is over the limit.
+    #[error("the body is over the limit of {MAX_BODY} bytes")]
+    TooLarge,
+    /// The body could not be read.
+    #[error("{0}")]
+    Unreadable(String),
+    /// The delivery's signature is missing or wrong.
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
+    /// Not a GitHub delivery.
+    #[error(transparent)]
+    Delivery(#[from] DeliveryError),
+    /// Not a CloudEvent.
+    #[error(transparent)]
+    Event(#[from] EventError),
+    /// The workqueue refused every key the event made, as invalid.
+    #[error("the workqueue refused every key")]
+    EveryKey(Vec<EnqueueError>),
+    /// Something the gateway needs failed.
+    #[error("failed to handle event {event}")]
+    Unavailable {
+        /// The event's id.
+        event: String,
+        /// What failed.
+        #[source]
+        source: HandleError,
+    },
+    /// The keys were not stored within the deadline.
+    #[error("the keys were not stored within {DEADLINE:?}")]
+    Deadline {
+        /// The event's id.
+        event: String,
+    },
+}
+
+impl Refused {
+    /// The outcome counted for it.
+    fn outcome(&self) -> Outcome {
+        match self {
+            Self::Busy => Outcome::Busy,
+            Self::BodyTimedOut => Outcome::TimedOut,
+            Self::TooLarge => Outcome::TooLarge,
+            Self::Signature(_) => Outcome::Unauthorized,
+            Self::Unreadable(_) | Self::Delivery(_) | Self::Event(_) | Self::EveryKey(_) => {
+                Outcome::Malformed
+            }
+            Self::Unavailable { .. } | Self::Deadline { .. } => Outcome::Unavailable,
+        }
+    }
+
+    /// The answer's status.
+    fn status(&self) -> StatusCode {
+        match self.outcome() {
+            Outcome::Busy | Outcome::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Outcome::TimedOut => StatusCode::REQUEST_TIMEOUT,
+            Outcome::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Outcome::Unauthorized => StatusCode::UNAUTHORIZED,
+            Outcome::Malformed | Outcome::Enqueued | Outcome::Skipped => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// What the sender is told: why its request is wrong (with the causes), or that it may
+    /// retry; a service's failure (addresses, a peer's answer) is logged instead.
+    fn message(&self) -> String {
+        match self {
+            Self::Unavailable { event, source } => {
+                warn!(%event, error = %error_chain(source), "failed to handle an event");
+                "a service the gateway needs is unavailable; retry later".to_owned()
+            }
+            Self::Deadline { event } => {
+                warn!(%event, "handling an event took too long");
+                self.to_string()
+            }
+            Self::Signature(e) => {
+                warn!(error = %e, "refused a webhook delivery");
+                e.to_string()
+            }
+            Self::EveryKey(refused) => refused
+                .iter()
+                .map(|e| error_chain(e))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            other => error_chain(other),
+        }
     }
 }
 
-/// A 400: the request is not a valid delivery or event, and retrying it cannot help.
-fn malformed(message: impl Into<String>) -> (Outcome, Response) {
-    (Outcome::Malformed, answer(StatusCode::BAD_REQUEST, message))
+/// The outcome a request's end counts.
+fn outcome(result: &Result<Accepted, Refused>) -> Outcome {
+    match result {
+        Ok(Accepted::Enqueued) => Outcome::Enqueued,
+        Ok(Accepted::Skipped) => Outcome::Skipped,
+        Err(refused) => refused.outcome(),
+    }
+}
+
+/// The answer: an empty 202 for a request taken, else the refusal's status and message.
+fn respond(result: Result<Accepted, Refused>) -> Response {
+    match result {
+        Ok(_) => StatusCode::ACCEPTED.into_response(),
+        Err(refused) => (refused.status(), format!("{}\n", refused.message())).into_response(),
+    }
 }
 
 /// What a body rejection means: too large (413), or not readable (400).
-fn rejected(rejection: BytesRejection) -> (Outcome, Response) {
+fn rejected(rejection: BytesRejection) -> Refused {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        let message = format!("the body is over the limit of {MAX_BODY} bytes");
-        (
-            Outcome::TooLarge,
-            answer(StatusCode::PAYLOAD_TOO_LARGE, message),
-        )
+        Refused::TooLarge
     } else {
-        malformed(rejection.body_text())
+        Refused::Unreadable(rejection.body_text())
     }
 }
 
 /// A request's headers, and its body read within the size limit and [`BODY_TIMEOUT`], once it
-/// holds one of the `max_in_flight` places (the permit); `Err` is the refusal to answer: 503 at
-/// once when every place is taken, 408, 413 or 400 for the body.
+/// holds one of the `max_in_flight` places (the permit); refused at once when every place is
+/// taken, or when the body does not arrive whole.
 async fn admit(
     gateway: &Gateway,
     request: Request,
-) -> Result<(tokio::sync::SemaphorePermit<'_>, HeaderMap, Bytes), (Outcome, Response)> {
+) -> Result<(tokio::sync::SemaphorePermit<'_>, HeaderMap, Bytes), Refused> {
     let Ok(place) = gateway.in_flight.try_acquire() else {
-        let busy = answer(StatusCode::SERVICE_UNAVAILABLE, "the gateway is busy");
-        return Err((Outcome::Busy, busy));
+        return Err(Refused::Busy);
     };
     let (mut parts, body) = request.into_parts();
     let mut headers = std::mem::take(&mut parts.headers);
@@ -100,13 +213,7 @@ async fn admit(
     let read = Bytes::from_request(Request::from_parts(parts, body), &());
     let body = match tokio::time::timeout(BODY_TIMEOUT, read).await {
         Ok(read) => read.map_err(rejected)?,
-        Err(_) => {
-            let message = format!("the body did not arrive within {BODY_TIMEOUT:?}");
-            return Err((
-                Outcome::TimedOut,
-                answer(StatusCode::REQUEST_TIMEOUT, message),
-            ));
-        }
+        Err(_) => return Err(Refused::BodyTimedOut),
     };
     Ok((place, headers, body))
 }
@@ -119,53 +226,43 @@ async fn on_webhook(State(gateway): State<Arc<Gateway>>, request: Request) -> Re
         .unwrap_or("")
         .to_owned();
     // The place is held until the answer is made.
-    let (outcome, response) = match admit(&gateway, request).await {
+    let result = match admit(&gateway, request).await {
         Ok((_place, headers, body)) => webhook(&gateway, &headers, body).await,
-        Err(refusal) => refusal,
+        Err(refused) => Err(refused),
     };
-    gateway.metrics.delivery(&event_name, outcome);
-    response
+    gateway.metrics.delivery(&event_name, outcome(&result));
+    respond(result)
 }
 
-async fn webhook(gateway: &Gateway, headers: &HeaderMap, body: Bytes) -> (Outcome, Response) {
+async fn webhook(gateway: &Gateway, headers: &HeaderMap, body: Bytes) -> Result<Accepted, Refused> {
     let signature = |name: &str| headers.get(name).map(|v| v.as_bytes());
-    if let Err(e) = gateway.secrets.verify(
+    gateway.secrets.verify(
         signature("x-hub-signature-256"),
         signature("x-hub-signature"),
         &body,
-    ) {
-        warn!(error = %e, "refused a webhook delivery");
-        return (
-            Outcome::Unauthorized,
-            answer(StatusCode::UNAUTHORIZED, e.to_string()),
-        );
-    }
+    )?;
     let keep_headers = gateway.has_sink();
-    let event = match webhook::to_incoming(headers, body, gateway.source.as_deref(), keep_headers) {
-        Ok(event) => event,
-        Err(e) => return malformed(e.to_string()),
-    };
-    let outcome = handle(gateway, &event, true).await;
-    if let (Outcome::Enqueued | Outcome::Skipped, _) = &outcome {
-        debug!(delivery = %event.id, event = %event.ty, outcome = ?outcome.0, "webhook delivery");
-    }
-    outcome
+    let event = webhook::to_incoming(headers, body, gateway.source.as_deref(), keep_headers)?;
+    let accepted = within_deadline(gateway.handle(&event, true), &event.id).await?;
+    debug!(delivery = %event.id, event = %event.ty, outcome = ?accepted, "webhook delivery");
+    Ok(accepted)
 }
 
 async fn on_events(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
-    let (outcome, response) = match admit(&gateway, request).await {
+    let result = match admit(&gateway, request).await {
         Ok((_place, headers, body)) => cloudevents(&gateway, &headers, body).await,
-        Err(refusal) => refusal,
+        Err(refused) => Err(refused),
     };
-    gateway.metrics.cloudevents(outcome);
-    response
+    gateway.metrics.cloudevents(outcome(&result));
+    respond(result)
 }
 
-async fn cloudevents(gateway: &Gateway, headers: &HeaderMap, body: Bytes) -> (Outcome, Response) {
-    let incoming = match events::parse(headers, body) {
-        Ok(events) => events,
-        Err(e) => return malformed(e.to_string()),
-    };
+async fn cloudevents(
+    gateway: &Gateway,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<Accepted, Refused> {
+    let incoming = events::parse(headers, body)?;
     // One deadline for the whole request, a batch included.
     let all = async {
         let mut total = Handled::default();
@@ -179,47 +276,29 @@ async fn cloudevents(gateway: &Gateway, headers: &HeaderMap, body: Bytes) -> (Ou
     within_deadline(all, incoming.first().map_or("", |e| e.id.as_str())).await
 }
 
-/// Routes and enqueues one event within the deadline.
-async fn handle(gateway: &Gateway, event: &crate::Incoming, forward: bool) -> (Outcome, Response) {
-    within_deadline(gateway.handle(event, forward), &event.id).await
-}
-
-/// The answer for handling that must end within the deadline: 202 with keys stored (or none
-/// to store), 400 when every key was refused as invalid (unless the event went on to the
-/// sink), 503 when the workqueue, the sink or the GitHub API failed, or time ran out.
+/// What handling that must end within the deadline comes to: keys stored (or none to store),
+/// every key refused as invalid (unless the event went on to the sink), a failure of what the
+/// gateway needs, or time run out.
 async fn within_deadline(
     handling: impl Future<Output = Result<Handled, HandleError>>,
     id: &str,
-) -> (Outcome, Response) {
-    match tokio::time::timeout(DEADLINE, handling).await {
-        Ok(Ok(handled))
-            if handled.enqueued == 0 && !handled.refused.is_empty() && !handled.forwarded =>
-        {
-            let reasons: Vec<String> = handled.refused.iter().map(|e| e.to_string()).collect();
-            malformed(reasons.join("\n"))
-        }
-        Ok(Ok(handled)) if handled.enqueued == 0 => {
-            (Outcome::Skipped, answer(StatusCode::ACCEPTED, ""))
-        }
-        Ok(Ok(_)) => (Outcome::Enqueued, answer(StatusCode::ACCEPTED, "")),
-        Ok(Err(HandleError::Unavailable(e))) => {
-            // The cause (addresses, a peer's answer) goes to the log, not to the caller.
-            warn!(event = %id, error = %e, "failed to handle an event");
-            (
-                Outcome::Unavailable,
-                answer(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "a service the gateway needs is unavailable; retry later",
-                ),
-            )
-        }
-        Err(_) => {
-            warn!(event = %id, "handling an event took too long");
-            let message = format!("the keys were not stored within {DEADLINE:?}");
-            (
-                Outcome::Unavailable,
-                answer(StatusCode::SERVICE_UNAVAILABLE, message),
-            )
-        }
+) -> Result<Accepted, Refused> {
+    let Ok(handled) = tokio::time::timeout(DEADLINE, handling).await else {
+        return Err(Refused::Deadline {
+            event: id.to_owned(),
+        });
+    };
+    let handled = handled.map_err(|source| Refused::Unavailable {
+        event: id.to_owned(),
+        source,
+    })?;
+    match handled {
+        Handled {
+            enqueued: 0,
+            refused,
+            forwarded: false,
+        } if !refused.is_empty() => Err(Refused::EveryKey(refused)),
+        Handled { enqueued: 0, .. } => Ok(Accepted::Skipped),
+        Handled { .. } => Ok(Accepted::Enqueued),
     }
 }

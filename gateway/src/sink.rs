@@ -20,10 +20,12 @@ pub struct Sink {
 
 /// The sink did not take an event.
 #[derive(Debug, thiserror::Error)]
-#[error("the sink {url} did not take the event: {reason}")]
+#[error("the sink {url} did not take the event")]
 pub struct SinkError {
     url: String,
-    reason: String,
+    /// The request's failure, or the sink's answer.
+    #[source]
+    source: Box<dyn std::error::Error + Send + Sync>,
 }
 
 impl Sink {
@@ -39,9 +41,9 @@ impl Sink {
     /// Posts a GitHub delivery's event in binary mode: attributes in `ce-` headers, the data
     /// (`{"when", "headers", "body"}`) as the body.
     pub async fn send(&self, event: &Incoming) -> Result<(), SinkError> {
-        let failed = |reason: String| SinkError {
+        let failed = |source: Box<dyn std::error::Error + Send + Sync>| SinkError {
             url: self.url.clone(),
-            reason,
+            source,
         };
         let data = data_of(event);
         let mut request = self
@@ -77,11 +79,11 @@ impl Sink {
             .body(data)
             .send()
             .await
-            .map_err(|e| failed(e.to_string()))?;
+            .map_err(|e| failed(e.into()))?;
         if response.status().is_success() {
             Ok(())
         } else {
-            Err(failed(format!("it answered {}", response.status())))
+            Err(failed(format!("it answered {}", response.status()).into()))
         }
     }
 }

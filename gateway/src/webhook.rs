@@ -23,8 +23,11 @@ pub enum DeliveryError {
     #[error("the delivery has no {0} header")]
     MissingHeader(&'static str),
     /// The body is not the payload JSON (or a form with it in `payload`).
-    #[error("the delivery's payload is not valid JSON: {0}")]
-    Payload(String),
+    #[error("the delivery's payload is not valid JSON")]
+    Payload(#[source] serde_json::Error),
+    /// A form-encoded delivery has no `payload` field.
+    #[error("the delivery is a form with no payload field")]
+    NoFormPayload,
 }
 
 /// Turns a verified delivery into an event. `source` is the configured event source; without
@@ -46,8 +49,7 @@ pub fn to_incoming(
     let form = header(CONTENT_TYPE.as_str())
         .is_some_and(|ct| starts_with_ignoring_case(ct, "application/x-www-form-urlencoded"));
     let body = if form { form_payload(&body)? } else { body };
-    let payload: Payload<'_> =
-        serde_json::from_slice(&body).map_err(|e| DeliveryError::Payload(e.to_string()))?;
+    let payload: Payload<'_> = serde_json::from_slice(&body).map_err(DeliveryError::Payload)?;
     let mut extensions = extensions_of(event, &payload);
     if let Some(hook) = header("x-github-hook-id").filter(|h| !h.is_empty()) {
         extensions.push(("githubhook".to_owned(), hook.to_owned()));
@@ -88,7 +90,7 @@ fn form_payload(body: &[u8]) -> Result<Bytes, DeliveryError> {
     form_urlencoded::parse(body)
         .find(|(name, _)| name == "payload")
         .map(|(_, value)| Bytes::from(value.into_owned()))
-        .ok_or_else(|| DeliveryError::Payload("the form has no payload field".to_owned()))
+        .ok_or(DeliveryError::NoFormPayload)
 }
 
 /// The extensions a payload yields for `event`.

@@ -21,11 +21,13 @@ pub struct IdTokenSource {
 
 /// An ID token could not be had.
 #[derive(Debug, thiserror::Error)]
-#[error("failed to get an ID token for {audience:?} from the metadata server at {url}: {reason}")]
+#[error("failed to get an ID token for {audience:?} from the metadata server at {url}")]
 pub struct IdTokenError {
     audience: String,
     url: String,
-    reason: String,
+    /// The request's failure, or the metadata server's refusal.
+    #[source]
+    source: Box<dyn std::error::Error + Send + Sync>,
 }
 
 impl IdTokenSource {
@@ -65,10 +67,10 @@ impl IdTokenSource {
     }
 
     async fn fetch(&self) -> Result<String, IdTokenError> {
-        let failed = |reason: String| IdTokenError {
+        let failed = |source: Box<dyn std::error::Error + Send + Sync>| IdTokenError {
             audience: self.audience.clone(),
             url: self.url.clone(),
-            reason,
+            source,
         };
         let response = self
             .client
@@ -78,11 +80,13 @@ impl IdTokenSource {
             .timeout(FETCH_TIMEOUT)
             .send()
             .await
-            .map_err(|e| failed(e.to_string()))?;
+            .map_err(|e| failed(e.into()))?;
         let status = response.status();
-        let body = response.text().await.map_err(|e| failed(e.to_string()))?;
+        let body = response.text().await.map_err(|e| failed(e.into()))?;
         if !status.is_success() {
-            return Err(failed(format!("{status}: {}", body.trim())));
+            return Err(failed(
+                format!("it answered {status}: {}", body.trim()).into(),
+            ));
         }
         Ok(body.trim().to_owned())
     }

@@ -60,9 +60,9 @@ pub enum ServiceError {
     /// A listener could not be bound or failed.
     #[error(transparent)]
     Serve(#[from] std::io::Error),
-    /// The dispatcher stopped (it panicked, or returned) while the process was meant to run.
-    #[error("the dispatcher stopped: {0}")]
-    Dispatcher(String),
+    /// The dispatcher stopped while the process was meant to run.
+    #[error("the dispatcher stopped")]
+    Dispatcher(#[source] DispatcherStopped),
 }
 
 /// Runs `service` until `shutdown` fires, then drains: the dispatcher hands its in-flight keys
@@ -132,8 +132,9 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<(), Se
         let early = !shutdown.is_cancelled();
         shutdown.cancel();
         match dispatched {
-            Ok(()) if early => Err("it returned before shutdown".to_owned()),
-            other => other.map_err(join_error),
+            Ok(()) if early => Err(DispatcherStopped::Early),
+            Ok(()) => Ok(()),
+            Err(e) => Err(DispatcherStopped::Task(e)),
         }
     };
     let (served, dispatched) = tokio::join!(served, dispatched);
@@ -143,20 +144,19 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<(), Se
         (Ok(()), Err(why)) => Err(ServiceError::Dispatcher(why)),
         (Err(e), Ok(())) => Err(e.into()),
         (Err(e), Err(why)) => {
-            error!(error = %why, "the dispatcher stopped too");
+            error!(error = %crate::error_chain(&why), "the dispatcher stopped too");
             Err(e.into())
         }
     }
 }
 
-/// What a task's end says: its panic's message, or why it was cancelled.
-fn join_error(e: tokio::task::JoinError) -> String {
-    match e.try_into_panic() {
-        Ok(panic) => panic
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "it panicked".to_owned()),
-        Err(e) => e.to_string(),
-    }
+/// Why the dispatcher's task ended while the process was meant to run.
+#[derive(Debug, thiserror::Error)]
+pub enum DispatcherStopped {
+    /// It returned before shutdown.
+    #[error("it returned before shutdown")]
+    Early,
+    /// It panicked or was cancelled (a panic's message is in the source).
+    #[error(transparent)]
+    Task(tokio::task::JoinError),
 }

@@ -12,6 +12,7 @@ use crate::entry::KeyRecord;
 use crate::storage::{Generation, PutMode};
 
 /// What a step writes over the record it saw.
+#[allow(clippy::large_enum_variant)] // short-lived, and almost always `Put`
 pub(crate) enum Write<T> {
     /// Store this record (create it when there was no object); `T` once it landed.
     Put(KeyRecord, T),

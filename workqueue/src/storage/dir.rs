@@ -356,7 +356,7 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, StorageError> {
     match tokio::task::spawn_blocking(f).await {
         Ok(result) => result.map_err(|e| backend(op, &name, e)),
-        Err(join) => Err(backend(op, &name, io::Error::other(join.to_string()))),
+        Err(join) => Err(backend(op, &name, io::Error::other(join))),
     }
 }
 
@@ -371,7 +371,7 @@ async fn blocking_op<T: Send + 'static>(
         Ok(Err(Op::NotFound)) => Err(StorageError::NotFound { name: owned }),
         Ok(Err(Op::Precondition)) => Err(StorageError::Precondition { name: owned }),
         Ok(Err(Op::Io(e))) => Err(backend(op, &owned, e)),
-        Err(join) => Err(backend(op, &owned, io::Error::other(join.to_string()))),
+        Err(join) => Err(backend(op, &owned, io::Error::other(join))),
     }
 }
 

@@ -77,15 +77,18 @@ impl std::fmt::Debug for GcsStorage {
 }
 
 /// How one attempt failed.
+/// What a failed call's error is kept as.
+type Cause = Box<dyn std::error::Error + Send + Sync>;
+
 enum Failure {
     /// 404.
     NotFound,
     /// 412 (or 409 on create).
     Precondition,
     /// Worth retrying; `maybe_landed` when the request may have taken effect.
-    Transient { maybe_landed: bool, error: String },
+    Transient { maybe_landed: bool, error: Cause },
     /// Not worth retrying.
-    Permanent(String),
+    Permanent(Cause),
 }
 
 impl GcsStorage {
@@ -226,7 +229,7 @@ impl GcsStorage {
                 Ok(Err(e)) => classify(e),
                 Err(_) => Failure::Transient {
                     maybe_landed: true,
-                    error: format!("timed out after {timeout:?}"),
+                    error: format!("timed out after {timeout:?}").into(),
                 },
             };
             match outcome {
@@ -236,6 +239,7 @@ impl GcsStorage {
                 } if attempt < self.retry.attempts => {
                     maybe_landed_before |= maybe_landed;
                     let delay = self.retry.base.saturating_mul(1 << (attempt - 1).min(16));
+                    let error = crate::error_chain(error.as_ref());
                     debug!(bucket = %self.bucket, attempt, %error, "retrying a GCS call");
                     let pause = delay + jitter(delay, &mut rand::rng());
                     tokio::time::sleep(pause).await;
@@ -254,13 +258,13 @@ impl GcsStorage {
                 op,
                 name,
                 transient: true,
-                source: error.into(),
+                source: error,
             },
             Failure::Permanent(error) => StorageError::Backend {
                 op,
                 name,
                 transient: false,
-                source: error.into(),
+                source: error,
             },
         }
     }
@@ -276,32 +280,41 @@ fn open_failed(bucket: &str, reason: String) -> StorageError {
 }
 
 fn classify(error: GcsError) -> Failure {
-    match error {
-        GcsError::Response(e) => by_status(e.code, e.to_string()),
-        GcsError::HttpClient(e) | GcsError::RawResponse(e, _) => match e.status() {
-            // An error answer whose body is not GCS's JSON (a proxy's page, say).
-            Some(status) => by_status(status.as_u16(), e.to_string()),
-            // A request that failed to connect never reached GCS; anything later may have.
-            None => Failure::Transient {
-                maybe_landed: !e.is_connect(),
-                error: e.to_string(),
-            },
-        },
-        GcsError::HttpMiddleware(e) => Failure::Transient {
-            maybe_landed: true,
-            error: e.to_string(),
-        },
+    let status = match &error {
+        GcsError::Response(e) => Some(e.code),
+        // An error answer whose body is not GCS's JSON (a proxy's page, say).
+        GcsError::HttpClient(e) | GcsError::RawResponse(e, _) => e.status().map(|s| s.as_u16()),
+        _ => None,
+    };
+    if let Some(code) = status {
+        return by_status(code, error);
+    }
+    let maybe_landed = match &error {
+        // A request that failed to connect never reached GCS; anything later may have.
+        GcsError::HttpClient(e) | GcsError::RawResponse(e, _) => !e.is_connect(),
+        GcsError::HttpMiddleware(_) => true,
         // Fetching a token (the metadata server on Cloud Run) fails transiently at times; the
         // request itself was never sent.
-        GcsError::TokenSource(e) => Failure::Transient {
-            maybe_landed: false,
-            error: format!("credentials failed: {e}"),
-        },
-        other => Failure::Permanent(other.to_string()),
+        GcsError::TokenSource(_) => false,
+        _ => return Failure::Permanent(error.into()),
+    };
+    Failure::Transient {
+        maybe_landed,
+        error: error.into(),
     }
 }
 
-fn by_status(code: u16, error: String) -> Failure {
+/// An error answer from GCS, with its status.
+#[derive(Debug, thiserror::Error)]
+#[error("GCS answered {code}")]
+struct Answered {
+    code: u16,
+    #[source]
+    source: GcsError,
+}
+
+fn by_status(code: u16, source: GcsError) -> Failure {
+    let error = Box::new(Answered { code, source });
     match code {
         404 => Failure::NotFound,
         409 | 412 => Failure::Precondition,
@@ -310,7 +323,7 @@ fn by_status(code: u16, error: String) -> Failure {
             maybe_landed: code != 429,
             error,
         },
-        _ => Failure::Permanent(format!("{code}: {error}")),
+        _ => Failure::Permanent(error),
     }
 }
 
