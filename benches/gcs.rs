@@ -1,6 +1,7 @@
 //! The queue's cost on GCS, measured on the emulator (fake-gcs-server from `.venv`, as
-//! `scripts/test` installs it), beside the reference layout of DESIGN §3.8 computed from its
-//! rules. `cargo bench --bench gcs` prints Markdown (the README's figures).
+//! `scripts/test` installs it), beside the reference's layout (docs/architecture.md, "What each
+//! step costs") computed from its rules. `cargo bench --bench gcs` prints Markdown (the README's
+//! figures).
 //!
 //! * operations per processed key, by kind, counted at the storage seam;
 //! * list pages per dispatch pass with 1k, 10k and 100k keys queued;
@@ -226,9 +227,9 @@ async fn main() {
         ours.list_pages as f64 / k,
         ours.mutations() as f64 / k
     );
-    // DESIGN §3.8: create queued/<key>; claim = copy to in-progress/<key> + delete the queued
-    // object; at least one lease metadata update; complete = delete in-progress/<key>.
-    // Ours includes the capacity slots (created once per process and given back at shutdown).
+    // The reference's layout: create queued/<key>; claim = copy to in-progress/<key> + delete the
+    // queued object; at least one lease metadata update; complete = delete in-progress/<key>. Ours
+    // includes the capacity slots (created once per process and given back at shutdown).
     println!(
         "| reference (from its rules) | 1 | 2 (copy, lease update) | 2 | 0 | a full listing per pass | 5 |"
     );

@@ -1,5 +1,5 @@
 //! Options shared by several subcommands, each also read from the environment names the
-//! reference deployments use (DESIGN §6).
+//! reference deployments use (docs/architecture.md, "Configuration names").
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -1,5 +1,5 @@
 //! CPU per delivery, in process: the whole path (verify, CloudEvent, route, enqueue into a
-//! memory queue, the answer) beside its floor (DESIGN §8: HMAC-SHA256 over the body plus a
+//! memory queue, the answer) beside its floor (docs/benchmarks.md: HMAC-SHA256 over the body plus a
 //! typed parse), on real pull_request payloads of about 2.4 KB, 21 KB and 1 MB.
 //!
 //! `cargo bench -p gateway --bench delivery` prints a Markdown table (the README's figures).

@@ -3,8 +3,8 @@
 //! user would otherwise pick: `@octokit/webhooks-methods`' `verify` and `JSON.parse` behind
 //! `node:http` (benches/node/). The server under test is pinned to core 0, the load generator
 //! (`wrk`, Debian's package) to core 1; both servers get the same payloads and the same load.
-//! Two ceilings run beside them, under the same load: the floor of DESIGN §8 (HMAC plus a typed
-//! parse, no CloudEvent, route or enqueue) behind axum, and the same floor behind a bare TCP
+//! Two ceilings run beside them, under the same load: the floor of docs/benchmarks.md (HMAC plus a
+//! typed parse, no CloudEvent, route or enqueue) behind axum, and the same floor behind a bare TCP
 //! loop with no HTTP framework: what any gateway on this stack, or on none, could reach here.
 //!
 //! `cargo bench -p gateway --bench http` prints a Markdown table (the README's figures). It

@@ -1,6 +1,6 @@
-//! CloudEvents over HTTP (spec v1.0.2, DESIGN §4.3): binary, structured and batch modes, read
-//! from headers and an already size-limited body with `cloudevents-sdk` (its HTTP binding for
-//! binary mode, its JSON form of an event for the others).
+//! CloudEvents over HTTP (spec v1.0.2; docs/architecture.md, "CloudEvents"): binary, structured and
+//! batch modes, read from headers and an already size-limited body with `cloudevents-sdk` (its HTTP
+//! binding for binary mode, its JSON form of an event for the others).
 
 use axum::body::Bytes;
 use axum::http::HeaderMap;

@@ -1,5 +1,5 @@
-//! The gateway's metrics (DESIGN §7): deliveries by event and outcome, CloudEvents by
-//! outcome, signature failures, keys by route, enqueue latency.
+//! The gateway's metrics (docs/architecture.md, "Metrics"): deliveries by event and outcome,
+//! CloudEvents by outcome, signature failures, keys by route, enqueue latency.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;

@@ -1,6 +1,6 @@
 //! The few fields of GitHub webhook payloads the gateway reads, parsed into borrowed, typed
-//! structs: everything else is skipped without being built (DESIGN §8: a `serde_json::Value`
-//! costs several times the parse).
+//! structs: everything else is skipped without being built (docs/benchmarks.md: a
+//! `serde_json::Value` costs several times the parse).
 
 use std::borrow::Cow;
 use std::fmt;

@@ -1,5 +1,5 @@
-//! Routes (DESIGN §4.4): exact-match filters on an event's attributes, a rule that makes keys
-//! of it, a priority and the workqueue the keys go to.
+//! Routes (docs/architecture.md, "Routes"): exact-match filters on an event's attributes, a rule
+//! that makes keys of it, a priority and the workqueue the keys go to.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,6 +1,7 @@
-//! A GitHub delivery as a CloudEvent (DESIGN §4.2): `id` the delivery id, `type`
-//! `dev.chainguard.github.<event>`, `subject` the repository, and the extensions routes key
-//! on (`pullrequesturl`, `issueurl`, `action`, `githubhook`, `headbranch`, `merged`).
+//! A GitHub delivery as a CloudEvent (docs/architecture.md, "A delivery as a CloudEvent"): `id` the
+//! delivery id, `type` `dev.chainguard.github.<event>`, `subject` the repository, and the
+//! extensions routes key on (`pullrequesturl`, `issueurl`, `action`, `githubhook`, `headbranch`,
+//! `merged`).
 
 use std::time::SystemTime;
 

@@ -1,6 +1,7 @@
 //! The resync: events get lost, so every file of a repository that matches the path patterns
 //! is enqueued at priority 0 once per period anyway, each key delayed by an amount derived
-//! from the key and the run time so the keys spread across the period (DESIGN §5).
+//! from the key and the run time so the keys spread across the period (docs/architecture.md,
+//! "Resync").
 //!
 //! A [`Sweep`] is one run: the default branch's tree listed through the GitHub API (the
 //! `github` crate's client, rate limits waited out), its paths matched with the

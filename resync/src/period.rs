@@ -50,7 +50,7 @@ impl Period {
 
 /// How long `key` waits in the run that started at `run_unix` (seconds since the epoch): the
 /// first 8 bytes of SHA-256(`"<key>-<run_unix>"`), big-endian, modulo the period's minutes, in
-/// minutes (DESIGN §5). The same key lands elsewhere in the next run.
+/// minutes (docs/architecture.md, "Resync"). The same key lands elsewhere in the next run.
 pub fn spread_delay(key: &str, run_unix: u64, period: Period) -> Duration {
     let digest = Sha256::digest(format!("{key}-{run_unix}"));
     let mut first = [0u8; 8];

@@ -129,7 +129,7 @@ pub(crate) async fn run(args: ResyncArgs, shutdown: CancellationToken) -> anyhow
 }
 
 /// The GitHub API client of a sweep (`api`: another base URL), which is not in a hurry: it
-/// waits for a primary rate limit's reset (an hour at most) rather than fail (DESIGN §5).
+/// waits for a primary rate limit's reset (an hour at most) rather than fail.
 fn sweep_github(api: Option<&str>) -> anyhow::Result<GitHubApi> {
     Ok(GitHubApi::from_env(api)?.with_max_rate_limit_wait(RATE_LIMIT_WAIT))
 }

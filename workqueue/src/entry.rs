@@ -1,5 +1,5 @@
 //! The records the queue stores for a key, their metadata encoding, and the pure rules that
-//! merge, order and time them (DESIGN §3.2, §3.3).
+//! merge, order and time them (docs/architecture.md, "Queue rules").
 
 use std::cmp::{Ordering, Reverse};
 use std::time::SystemTime;

@@ -7,7 +7,7 @@
 //!   wrappers that count operations or inject faults.
 //! * [`entry`], [`backoff`], [`key`]: the pure rules: records and their merge and order,
 //!   retry delays, key validation and encoding; [`clock`]: wall time, movable in tests.
-//! * [`queue`]: the queue rules of DESIGN §3 on top of the seam (its docs give the storage
+//! * [`queue`]: the queue rules on top of the seam (its docs give the storage
 //!   layout and the operations each step costs); [`claim`]: an owned in-progress key.
 //! * [`receiver`]: the gRPC service clients enqueue through; [`client`]: the gRPC client of
 //!   it (and of reconcilers, which serve the same service).

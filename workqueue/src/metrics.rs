@@ -1,4 +1,5 @@
-//! The `workqueue_*` metrics of DESIGN §7, named as the reference dashboards chart them.
+//! The `workqueue_*` metrics (docs/architecture.md, "Metrics"), named as the reference dashboards
+//! chart them.
 //!
 //! `prometheus-client` writes OpenMetrics text, in which every counter's samples end in
 //! `_total`: `workqueue_added_keys` is exposed as `workqueue_added_keys_total`.

@@ -1,6 +1,6 @@
 //! The conformance suites every storage backend runs: the seam's preconditions and listing,
-//! and the queue rules of DESIGN §3 on top of it. A backend crate runs them all with
-//! [`conformance_suite!`](crate::conformance_suite), given a [`Fixture`] per test.
+//! and the queue rules on top of it (docs/architecture.md, "Queue rules"). A backend crate runs
+//! them all with [`conformance_suite!`](crate::conformance_suite), given a [`Fixture`] per test.
 //!
 //! Time is a [`ManualClock`] (no sleeps); P, the backoff base, is [`P`].
 

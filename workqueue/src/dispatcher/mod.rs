@@ -1,5 +1,6 @@
 //! The dispatcher: passes that claim due keys under the global concurrency limit and run
-//! each claim against a [`Reconciler`], then act on its answer (DESIGN §2, §3.5–3.7).
+//! each claim against a [`Reconciler`], then act on its answer (docs/architecture.md, "The wire
+//! contract" and "Queue rules").
 
 mod run;
 mod trigger;

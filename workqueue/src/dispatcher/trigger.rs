@@ -1,5 +1,5 @@
 //! Dispatch triggers: any number of callers may ask for a pass; at most one waits, the rest
-//! are shed (DESIGN §3.5).
+//! are shed (docs/architecture.md, "Concurrency and passes").
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

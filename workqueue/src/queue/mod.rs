@@ -1,4 +1,5 @@
-//! The queue rules of DESIGN §3, written once on top of the storage seam.
+//! The queue rules (docs/architecture.md, "Queue rules"), written once on top of the storage
+//! seam.
 //!
 //! # Storage layout
 //! One empty object per key, `k/<key>`, its data in metadata (see [`crate::entry`]): the
@@ -31,13 +32,16 @@
 //! | step | mutations | reads |
 //! |---|---|---|
 //! | enqueue a new key | 1 create | none |
-//! | enqueue a queued or running key | 1 replace (none if nothing changes) | 1 get, after the create's precondition failure |
+//! | enqueue a queued or running key | 1 replace (none if nothing changes) | 1 get, after the
+//! create's precondition failure |
 //! | claim | 1 replace | none (the view has the record) |
 //! | complete | 1 delete (1 replace when a twin waits) | none |
 //! | requeue, retry, hand back, dead-letter | 1 replace | none |
 //! | renew a lease (every third of it) | 1 replace | none |
 //! | a pass | none | 1 list page (a fresh process: the whole listing once) |
-//! | capacity | 1 create per slot when a process first needs it, 1 replace per held slot per third of a lease, 1 delete when it goes idle or the process stops | 1 list page of `slot/` when a process needs more slots |
+//! | capacity | 1 create per slot when a process first needs it, 1 replace per held slot per third
+//! of a lease, 1 delete when it goes idle or the process stops | 1 list page of `slot/` when a
+//! process needs more slots |
 //!
 //! A processed key thus costs three mutations in the common case (create, replace, delete)
 //! and no gets, and a pass reads one list page whatever the queue's length. The reference
