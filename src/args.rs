@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Args;
 use workqueue::backoff::Backoff;
-use workqueue::storage::StorageUrl;
+use workqueue::storage_url::StorageUrl;
 use workqueue::{DispatcherConfig, QueueConfig};
 
 /// Parses `500ms`, `1s`, `10m`, `1h30m`.

@@ -20,9 +20,10 @@ pub enum EventError {
     /// A structured event's body is not an event in JSON.
     #[error("not a valid structured CloudEvent")]
     Structured(#[source] serde_json::Error),
-    /// A binary event's headers and body are not an event.
-    #[error("not a valid CloudEvent")]
-    Binary(#[source] cloudevents::message::Error),
+    /// A binary event's headers and body are not an event (the SDK's message already says
+    /// its own cause, so it is not a `source` too).
+    #[error("not a valid CloudEvent: {0}")]
+    Binary(cloudevents::message::Error),
     /// A percent-encoded header value does not decode to UTF-8.
     #[error("not a valid CloudEvent: a header value is not UTF-8: {0:?}")]
     NotUtf8(String),

@@ -134,7 +134,7 @@ pub enum SetupError {
         route: String,
         /// Why.
         #[source]
-        source: reconciler::InvalidAddress,
+        source: workqueue::client::InvalidAddress,
     },
     /// A path route needs the GitHub API, whose client could not be set up.
     #[error(transparent)]

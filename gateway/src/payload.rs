@@ -100,13 +100,14 @@ pub(crate) struct Commit<'a> {
 }
 
 impl Repository<'_> {
-    /// The repository keys are made in: its page's host (GitHub Enterprise's too), else
-    /// github.com; `None` when the payload names no usable repository.
+    /// The repository keys are made in: its page's host (GitHub Enterprise's too), or
+    /// github.com when the payload gives no page; `None` when the page or the name cannot be
+    /// read (a key on a guessed host could name another repository).
     pub(crate) fn keyed(&self) -> Option<github::Repository> {
-        self.html_url
-            .as_deref()
-            .and_then(|url| github::Repository::from_url(url).ok())
-            .or_else(|| github::Repository::new(github::key::GITHUB_HOST, &self.full_name).ok())
+        match self.html_url.as_deref().filter(|url| !url.is_empty()) {
+            Some(url) => github::Repository::from_url(url).ok(),
+            None => github::Repository::new(github::key::GITHUB_HOST, &self.full_name).ok(),
+        }
     }
 }
 

@@ -59,7 +59,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
 /// A request that was taken: keys were stored, or none came of it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Accepted {
-    /// Keys were stored (or the event was forwarded to the sink).
+    /// Keys were stored.
     Enqueued,
     /// No route made a key of it.
     Skipped,
@@ -175,7 +175,10 @@ fn outcome(result: &Result<Accepted, Refused>) -> Outcome {
 fn respond(result: Result<Accepted, Refused>) -> Response {
     match result {
         Ok(_) => StatusCode::ACCEPTED.into_response(),
-        Err(refused) => (refused.status(), format!("{}\n", refused.message())).into_response(),
+        Err(refused) => match refused.message() {
+            message if message.is_empty() => refused.status().into_response(),
+            message => (refused.status(), format!("{message}\n")).into_response(),
+        },
     }
 }
 

@@ -104,10 +104,9 @@ pub(crate) fn extensions_of(event: &str, payload: &Payload<'_>) -> Vec<(String, 
     let Some(repository) = &payload.repository else {
         return extensions;
     };
-    let Some(repo) = repository.keyed() else {
-        return extensions;
-    };
-    let pull = |n: u64| repo.key(Target::PullRequest(n)).to_string();
+    // Keys name the repository's own host; a payload whose repository cannot name one (an
+    // unreadable html_url) makes no key, rather than one on the wrong host.
+    let key = |target| repository.keyed().map(|repo| repo.key(target).to_string());
     let pull_request = match event {
         "pull_request"
         | "pull_request_review"
@@ -130,17 +129,22 @@ pub(crate) fn extensions_of(event: &str, payload: &Payload<'_>) -> Vec<(String, 
             .map(|pr| pr.number),
         _ => None,
     };
-    if let Some(number) = pull_request {
-        add("pullrequesturl", pull(number));
-    } else if let Some(issue) = payload
+    let issue = payload
         .issue
         .as_ref()
-        .filter(|_| matches!(event, "issues" | "issue_comment"))
-    {
-        add(
-            "issueurl",
-            repo.key(Target::Issue(issue.number)).to_string(),
-        );
+        .filter(|_| matches!(event, "issues" | "issue_comment"));
+    match (pull_request, issue) {
+        (Some(number), _) => {
+            if let Some(url) = key(Target::PullRequest(number)) {
+                add("pullrequesturl", url);
+            }
+        }
+        (None, Some(issue)) => {
+            if let Some(url) = key(Target::Issue(issue.number)) {
+                add("issueurl", url);
+            }
+        }
+        (None, None) => {}
     }
     let head_branch = match event {
         "check_suite" => payload
@@ -211,6 +215,36 @@ mod tests {
         ] {
             assert_eq!(event.extension(name), Some(value), "{name}");
         }
+    }
+
+    #[tokio::test]
+    async fn keys_on_github_enterprise_should_all_name_its_host() {
+        const GHE: &str = r#"{"action":"opened","number":3,"pull_request":{"number":3},
+            "repository":{"full_name":"o/r","html_url":"http://ghe.example.com/o/r"}}"#;
+        let event = to_incoming(&headers("pull_request"), Bytes::from(GHE), None, false).unwrap();
+        assert_eq!(
+            event.extension("pullrequesturl"),
+            Some("https://ghe.example.com/o/r/pull/3")
+        );
+        const PUSH: &str = r#"{"ref":"refs/heads/main","before":"0000000000000000000000000000000000000001",
+            "after":"0000000000000000000000000000000000000002",
+            "commits":[{"added":["config/a.yaml"],"removed":[],"modified":[]}],
+            "repository":{"full_name":"o/r","html_url":"https://ghe.example.com/o/r","default_branch":"main"}}"#;
+        let push = to_incoming(&headers("push"), Bytes::from(PUSH), None, false).unwrap();
+        let route = crate::route::Route {
+            key: crate::route::path_rule("o/r", &["config/(.+)\\.yaml"]).unwrap(),
+            ..crate::route::Route::extension("paths", "unused")
+        };
+        let keys = crate::keys::keys_for(&route, &push, None).await.unwrap();
+        assert_eq!(keys, ["https://ghe.example.com/o/r/blob/main/a"]);
+        const ODD: &str = r#"{"action":"opened","number":3,"pull_request":{"number":3},
+            "repository":{"full_name":"o/r","html_url":"ghe.example.com/o/r"}}"#;
+        let odd = to_incoming(&headers("pull_request"), Bytes::from(ODD), None, false).unwrap();
+        assert_eq!(
+            odd.extension("pullrequesturl"),
+            None,
+            "an unreadable page makes no key on a guessed host"
+        );
     }
 
     #[test]

@@ -72,15 +72,21 @@ pub struct InvalidGitHubKey {
 
 /// A repository name or page that cannot make keys.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} is not a repository (OWNER/REPO, or its page https://HOST/OWNER/REPO)")]
-pub struct InvalidRepository(String);
+pub enum InvalidRepository {
+    /// A name that is not `OWNER/REPO`.
+    #[error("repository {0:?} is not OWNER/REPO")]
+    Name(String),
+    /// A page that is not `https://HOST/OWNER/REPO`.
+    #[error("{0:?} is not a repository's page (https://HOST/OWNER/REPO)")]
+    Page(String),
+}
 
 impl Repository {
     /// `owner/name` (GitHub's `full_name`) on `host`.
     pub fn new(host: &str, full_name: &str) -> Result<Self, InvalidRepository> {
         let (owner, name) = split_full_name(full_name)?;
         if !segment(host) {
-            return Err(InvalidRepository(full_name.to_owned()));
+            return Err(InvalidRepository::Name(full_name.to_owned()));
         }
         Ok(Self {
             host: host.to_owned(),
@@ -90,10 +96,14 @@ impl Repository {
     }
 
     /// The repository whose web page is `url` (a payload's or the API's `html_url`:
-    /// `https://HOST/OWNER/REPO`), which says the host on GitHub Enterprise too.
+    /// `https://HOST/OWNER/REPO`, or `http://` on some GitHub Enterprise servers), which says
+    /// the host on GitHub Enterprise too. Its keys are written with `https://` either way.
     pub fn from_url(url: &str) -> Result<Self, InvalidRepository> {
-        let invalid = || InvalidRepository(url.to_owned());
-        let rest = url.strip_prefix("https://").ok_or_else(invalid)?;
+        let invalid = || InvalidRepository::Page(url.to_owned());
+        let (scheme, rest) = url.split_once("://").ok_or_else(invalid)?;
+        if !scheme.eq_ignore_ascii_case("https") && !scheme.eq_ignore_ascii_case("http") {
+            return Err(invalid());
+        }
         let (host, full_name) = rest
             .trim_end_matches('/')
             .split_once('/')
@@ -121,7 +131,7 @@ impl Repository {
 pub fn split_full_name(full_name: &str) -> Result<(&str, &str), InvalidRepository> {
     match full_name.split_once('/') {
         Some((owner, name)) if segment(owner) && segment(name) => Ok((owner, name)),
-        _ => Err(InvalidRepository(full_name.to_owned())),
+        _ => Err(InvalidRepository::Name(full_name.to_owned())),
     }
 }
 
@@ -158,8 +168,10 @@ impl FromStr for GitHubKey {
             key: key.to_owned(),
             reason,
         };
-        let rest = match key.split_once("://") {
-            Some(("https", rest)) => rest,
+        // A scheme comes before the first `/`; a `://` further on is part of a path.
+        let first_slash = key.find('/').unwrap_or(key.len());
+        let rest = match key[..first_slash].strip_suffix(':') {
+            Some("https") => key[first_slash..].strip_prefix("//").unwrap_or(""),
             Some(_) => return Err(invalid("its scheme is not https://")),
             None => key,
         };
@@ -276,6 +288,15 @@ mod tests {
         assert_eq!(parsed.to_string(), "https://github.com/org/repo/pull/123");
         let ghe: GitHubKey = "ghe.example.com/o/r/blob/main/x.yaml".parse().unwrap();
         assert_eq!(ghe.host, "ghe.example.com");
+        let odd: GitHubKey = "github.com/o/r/blob/main/a://b".parse().unwrap();
+        assert_eq!(
+            odd.target,
+            Target::Blob {
+                git_ref: "main".into(),
+                path: "a://b".into()
+            },
+            "a :// in the path is no scheme"
+        );
     }
 
     #[test]
@@ -306,10 +327,16 @@ mod tests {
         for bad in ["o", "o/", "/r", "o/r/x"] {
             assert!(Repository::new(GITHUB_HOST, bad).is_err(), "{bad}");
         }
+        let plain = Repository::from_url("HTTP://ghe.example.com/o/r").unwrap();
+        assert_eq!(
+            plain.key(Target::Issue(1)).to_string(),
+            "https://ghe.example.com/o/r/issues/1"
+        );
         for bad in [
-            "http://github.com/o/r",
+            "ftp://github.com/o/r",
             "https://github.com/o",
             "github.com/o/r",
+            "https://h/o/r/x",
         ] {
             assert!(Repository::from_url(bad).is_err(), "{bad}");
         }

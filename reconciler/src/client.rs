@@ -34,9 +34,16 @@ pub enum CallError {
     /// No ID token could be had for an `https://` service.
     #[error(transparent)]
     Token(#[from] IdTokenError),
-    /// The service answered with an error, or could not be reached.
+    /// The service answered with an error, or could not be reached (the status's code and
+    /// message say it all; its own display repeats them).
     #[error("{}: {}", .0.code(), .0.message())]
-    Status(#[from] tonic::Status),
+    Status(tonic::Status),
+}
+
+impl From<tonic::Status> for CallError {
+    fn from(status: tonic::Status) -> Self {
+        Self::Status(status)
+    }
 }
 
 impl ServiceClient {

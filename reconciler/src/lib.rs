@@ -76,3 +76,16 @@ impl<R: Reconciler + ?Sized> Reconciler for std::sync::Arc<R> {
         (**self).reconcile(key, priority).await
     }
 }
+
+/// An error and its causes, `: `-separated (as `anyhow` prints a chain with `{:#}`): for one
+/// log field, or a message that leaves a library as text.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
+}

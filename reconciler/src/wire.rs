@@ -71,7 +71,7 @@ pub(crate) fn response_to_action(response: ProcessResponse) -> Action {
 
 pub(crate) fn error_to_status(error: &ReconcileError) -> Status {
     match error {
-        ReconcileError::Retriable(e) => Status::internal(e.to_string()),
+        ReconcileError::Retriable(e) => Status::internal(crate::error_chain(e.as_ref())),
         ReconcileError::NonRetriable(message) => {
             let details = RpcStatus {
                 code: Code::FailedPrecondition as i32,

@@ -107,7 +107,7 @@ pub enum SweepError {
     /// The workqueue refused some keys as invalid (the others were enqueued).
     #[error(
         "the workqueue refused {} of {} keys; the first: {}",
-        refused.len(), report.keys, refused[0]
+        refused.len(), report.keys, workqueue::error_chain(&refused[0])
     )]
     Refused {
         /// Each refusal.
@@ -299,7 +299,7 @@ impl Sweep {
                         }
                     }
                     KeyOutcome::Refused(e) => {
-                        warn!(error = %e, "the workqueue refused a key");
+                        warn!(error = %workqueue::error_chain(&e), "the workqueue refused a key");
                         refused.push(e);
                     }
                 }

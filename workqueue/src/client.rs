@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use reconciler::client::{CallError, InvalidAddress, ServiceClient};
+pub use reconciler::client::InvalidAddress;
+use reconciler::client::{CallError, ServiceClient};
 use reconciler::proto::ProcessRequest;
 use tonic::Code;
 
@@ -76,10 +77,11 @@ impl Enqueue for RemoteWorkqueue {
         };
         match self.client.process(request).await {
             Ok(_) => Ok(()),
+            // What the receiver said is the whole cause: a message from across the network.
             Err(CallError::Status(status)) if status.code() == Code::InvalidArgument => {
                 Err(EnqueueError::Refused {
                     key: key.to_owned(),
-                    source: Box::new(status),
+                    source: status.message().into(),
                 })
             }
             Err(e) => Err(EnqueueError::Unavailable(Box::new(e))),
@@ -133,9 +135,9 @@ impl Enqueue for LocalWorkqueue {
     async fn enqueue(&self, key: &str, priority: i64, delay: Duration) -> Result<(), EnqueueError> {
         match self.store(key, priority, delay).await {
             Ok(_) => Ok(()),
-            Err(e @ QueueError::InvalidKey(_)) => Err(EnqueueError::Refused {
+            Err(QueueError::InvalidKey(invalid)) => Err(EnqueueError::Refused {
                 key: key.to_owned(),
-                source: Box::new(e),
+                source: Box::new(invalid),
             }),
             Err(e) => Err(EnqueueError::Unavailable(Box::new(e))),
         }
@@ -169,7 +171,7 @@ mod tests {
         let refused = local.enqueue("", 1, Duration::ZERO).await.unwrap_err();
         assert!(matches!(refused, EnqueueError::Refused { .. }), "{refused}");
         let cause = std::error::Error::source(&refused).expect("a cause");
-        assert!(cause.to_string().contains("invalid key"), "{cause}");
+        assert!(cause.to_string().contains("empty"), "{cause}");
         assert_eq!(
             count.0.load(Ordering::SeqCst),
             1,

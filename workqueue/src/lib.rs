@@ -1,23 +1,24 @@
 //! A durable, deduplicating, prioritized workqueue over object storage, with its gRPC
-//! receiver, its dispatcher, and the SDK reconcilers are written with.
+//! receiver and its dispatcher. Reconcilers are written with the `reconciler` crate, which
+//! this one calls them through.
 //!
 //! # Layout
 //! * [`storage`]: the seam (a few conditional object operations), its backends
 //!   ([`storage::MemoryStorage`], [`storage::DirStorage`], [`storage::GcsStorage`]) and
-//!   wrappers that count operations or inject faults.
+//!   wrappers that count operations or inject faults; beside it, [`storage_url`]: the URL that
+//!   names a backend, and opens it.
 //! * [`entry`], [`backoff`], [`key`]: the pure rules: records and their merge and order,
 //!   retry delays, key validation and encoding; [`clock`]: wall time, movable in tests.
-//! * [`queue`]: the queue rules on top of the seam (its docs give the storage
-//!   layout and the operations each step costs); [`claim`]: an owned in-progress key.
-//! * [`receiver`]: the gRPC service clients enqueue through; [`client`]: the gRPC client of
-//!   it (and of reconcilers, which serve the same service).
+//! * [`queue`]: the queue rules on top of the seam: enqueue, [`Queue::start`] (claims under the
+//!   capacity slots), [`Claim`] and how a run ends; its docs give the storage layout and what
+//!   each step costs.
+//! * [`client`]: the `Enqueue` seam the parts that only enqueue are handed: a receiver over
+//!   gRPC, or this process's queue, which nudges this process's dispatcher.
+//! * [`receiver`]: the gRPC service clients enqueue through.
 //! * [`dispatcher`]: passes, triggers and runs against a reconciler; [`notification`]: the
 //!   bucket notifications that keep a dispatcher's view of the queue fresh.
-//! * [`reconciler`]: the SDK: the [`reconciler::Reconciler`] trait, [`reconciler::serve`] and
-//!   the gRPC client the dispatcher uses.
 //! * [`metrics`], [`http`], [`server`]: what every process exposes and how it listens;
 //!   [`service`]: a receiver, a dispatcher or both, run until shutdown.
-//! * [`github`]: parsing GitHub keys for reconcilers.
 //! * `conformance` (feature `conformance`): the suites every storage backend must pass, and
 //!   the GCS emulator fixture.
 
@@ -37,6 +38,7 @@ pub mod receiver;
 pub mod server;
 pub mod service;
 pub mod storage;
+pub mod storage_url;
 
 pub use dispatcher::{Dispatcher, DispatcherConfig, Trigger};
 pub use queue::{
@@ -44,15 +46,4 @@ pub use queue::{
 };
 pub use receiver::Receiver;
 
-/// An error and its causes, `: `-separated (as `anyhow` prints a chain with `{:#}`): for one
-/// log field, or a message that leaves a library as text.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut out = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    out
-}
+pub use reconciler::error_chain;

@@ -15,7 +15,8 @@ use crate::dispatcher::{Dispatcher, DispatcherConfig};
 use crate::metrics::Metrics;
 use crate::queue::{Queue, QueueConfig, QueueError};
 use crate::receiver::Receiver;
-use crate::storage::{StorageError, StorageUrl};
+use crate::storage::StorageError;
+use crate::storage_url::StorageUrl;
 use reconciler::Reconciler;
 use reconciler::proto::workqueue_service_server::WorkqueueServiceServer;
 

@@ -2,6 +2,7 @@
 //! bound), server errors, dropped connections and stalled calls tried again a few times, and
 //! every try bounded in time so that nothing waits on GitHub forever.
 
+use std::error::Error as _;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -92,8 +93,10 @@ impl GitHubApi {
                 return Err(failure);
             }
             let retry_in = TRANSIENT_WAIT * failures;
-            let cause = std::error::Error::source(&failure).map(ToString::to_string);
-            warn!(%route, error = %failure, ?cause, ?retry_in, "GitHub call failed: trying again");
+            let causes: Vec<String> = std::iter::successors(failure.source(), |e| (*e).source())
+                .map(ToString::to_string)
+                .collect();
+            warn!(%route, error = %failure, ?causes, ?retry_in, "GitHub call failed: trying again");
             tokio::time::sleep(retry_in).await;
         }
     }
@@ -210,6 +213,12 @@ pub(super) mod tests {
 
     const REPO: &str = r#"{"full_name":"o/r","default_branch":"trunk"}"#;
 
+    /// An error and its causes, as a person reads them.
+    fn chain(error: &dyn std::error::Error) -> String {
+        let causes = std::iter::successors(Some(error), |e| (*e).source());
+        causes.map(|e| e.to_string()).collect::<Vec<_>>().join(": ")
+    }
+
     #[test]
     fn rate_limit_wait_should_read_githubs_hints() {
         let now = UNIX_EPOCH + Duration::from_secs(1_000);
@@ -271,13 +280,13 @@ pub(super) mod tests {
         let before = api.calls();
         let missing = api.default_branch("o/missing").await.unwrap_err();
         assert!(!missing.is_transient(), "{missing}");
-        let err = format!("{missing:?}");
+        let err = chain(&missing);
         assert!(err.contains("404") && err.contains("Not Found"), "{err}");
         assert_eq!(api.calls(), before + 1, "a 404 is not tried again");
         let impatient = api.with_max_rate_limit_wait(Duration::ZERO);
         calls.store(0, Ordering::SeqCst);
         let err = impatient.default_branch("o/r").await.unwrap_err();
-        assert!(format!("{err:?}").contains("RateLimited"), "{err:?}");
+        assert!(chain(&err).contains("rate limit"), "{err:?}");
     }
 
     #[tokio::test]
@@ -293,7 +302,7 @@ pub(super) mod tests {
         let api = api_of(axum::Router::new().route("/repos/o/r", route)).await;
         let broken = api.default_branch("o/r").await.unwrap_err();
         assert!(broken.is_transient(), "{broken}");
-        let err = format!("{broken:?}");
+        let err = chain(&broken);
         assert!(
             err.contains("502") && err.contains("upstream hiccup"),
             "{err}"

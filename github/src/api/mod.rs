@@ -57,12 +57,12 @@ pub struct RepositoryInfo {
 }
 
 impl RepositoryInfo {
-    /// The repository keys are made in: its page's host (GitHub Enterprise's too), else
-    /// github.com.
+    /// The repository keys are made in: its page's host (GitHub Enterprise's too), or
+    /// github.com when the answer gives no page.
     pub fn repository(&self) -> Result<Repository, InvalidRepository> {
-        match self.html_url.as_deref().map(Repository::from_url) {
-            Some(Ok(repository)) => Ok(repository),
-            _ => Repository::new(GITHUB_HOST, &self.full_name),
+        match self.html_url.as_deref().filter(|url| !url.is_empty()) {
+            Some(url) => Repository::from_url(url),
+            None => Repository::new(GITHUB_HOST, &self.full_name),
         }
     }
 }

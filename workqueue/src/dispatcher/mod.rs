@@ -113,11 +113,8 @@ impl Dispatcher {
             next_wake = now + self.config.poll_interval;
             // A pass is never cut short: dropping it inside a claim would strand the claims it
             // started until their leases lapse. Every storage call it makes is bounded (the
-            // GCS backend times calls out), and it stops claiming once shutdown begins.
-            if shutdown.is_cancelled() {
-                break;
-            }
-            match self.pass(&runs, &stop_runs).await {
+            // GCS backend times calls out), and it claims nothing once shutdown begins.
+            match self.pass(&runs, &stop_runs, &shutdown).await {
                 Ok(Some(due)) => {
                     let wait = due.duration_since(self.queue.now()).unwrap_or_default();
                     next_wake = next_wake.min(Instant::now() + wait);
@@ -143,16 +140,18 @@ impl Dispatcher {
         self.queue.release_capacity().await;
     }
 
-    /// One pass: due keys started through [`Queue::start`], their runs spawned. Returns when
+    /// One pass: due keys started through [`Queue::start_unless`], their runs spawned. Returns when
     /// the next waiting key becomes due.
     async fn pass(
         &self,
         runs: &TaskTracker,
         stop_runs: &CancellationToken,
+        shutdown: &CancellationToken,
     ) -> Result<Option<SystemTime>, QueueError> {
+        let (concurrency, batch) = (self.config.concurrency, self.config.batch_size);
         let started = self
             .queue
-            .start(self.config.concurrency, self.config.batch_size)
+            .start_unless(concurrency, batch, shutdown)
             .await?;
         debug!(
             due = started.view.due_total,

@@ -95,19 +95,22 @@ async fn settle(queue: &Queue, claim: Claim, answer: Result<Action, ReconcileErr
                 complete(CompletionStatus::Dropped);
             }
         }
-        Err(ReconcileError::Retriable(e)) => match claim.fail(&e.to_string()).await {
-            Ok(Failure::Retrying { at }) => {
-                let wait = at.duration_since(queue.now()).unwrap_or_default();
-                info!(%key, error = %e, attempts = attempts + 1, retry_in = ?wait, "reconcile failed; will retry");
+        Err(ReconcileError::Retriable(e)) => {
+            let e = chain(e.as_ref());
+            match claim.fail(&e).await {
+                Ok(Failure::Retrying { at }) => {
+                    let wait = at.duration_since(queue.now()).unwrap_or_default();
+                    info!(%key, error = %e, attempts = attempts + 1, retry_in = ?wait, "reconcile failed; will retry");
+                }
+                Ok(Failure::DeadLettered) => {
+                    error!(%key, error = %e, attempts = attempts + 1, "reconcile failed too often; dead-lettered");
+                    complete(CompletionStatus::DeadLetter);
+                }
+                Err(qe) => {
+                    report(&key, "retry", Err(qe));
+                }
             }
-            Ok(Failure::DeadLettered) => {
-                error!(%key, error = %e, attempts = attempts + 1, "reconcile failed too often; dead-lettered");
-                complete(CompletionStatus::DeadLetter);
-            }
-            Err(qe) => {
-                report(&key, "retry", Err(qe));
-            }
-        },
+        }
     }
 }
 

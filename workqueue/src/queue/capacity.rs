@@ -1,12 +1,32 @@
 //! Capacity slots: the global concurrency limit as leased objects `slot/<n>`, `n` below the
 //! limit. A process runs a key only while it holds a slot for it, and no two processes hold
-//! one slot, so no more keys run at once than there are slots.
+//! one slot, so no more keys run at once than there are slots, across every process and
+//! region sharing the storage.
 //!
-//! Slots are kept while they are used: one heartbeat per process renews them every third of
-//! the lease and gives back those that stayed idle since the last beat, and a dispatcher that
-//! finds nothing due gives back slots unused for half a minute. A steady stream of keys thus
-//! costs no slot writes at all; a process that dies leaves its slots to lapse, and any other
-//! takes them over once their lease has passed.
+//! # The protocol
+//! * **A slot** is an empty object whose metadata names its owner and its lease expiry. It is
+//!   taken by a create (no object yet) or by a replace pinned to the generation listed, when
+//!   the listed lease has lapsed: of several processes trying, exactly one write lands.
+//! * **Holding** a slot means this process's last write to it landed and its lease has not
+//!   lapsed. Each held slot lends one [`Permit`] at a time to a run; dropping the permit
+//!   frees the slot for the next run of this process, at no storage cost.
+//! * **Renewal**: one heartbeat per process rewrites every held slot every third of the
+//!   lease, each write pinned to the generation this process wrote. A renewal that meets a
+//!   newer generation means another process took the slot over (this one was too slow): every
+//!   permit is **revoked** (the runs under them stop) and the slots are forgotten. A renewal
+//!   that cannot land before the earliest held lease is a tenth from lapsing revokes too, so
+//!   runs always stop before another process may take their slots.
+//! * **Giving back**: a slot no run used since the last beat is deleted (pinned), and a
+//!   process whose pass finds nothing due gives back what it does not use after a grace; at
+//!   shutdown every slot goes. A process that dies gives nothing back: its slots lapse and are
+//!   taken over.
+//! * **Acquiring** lists `slot/` (a page per thousand slots) only when the slots held cannot
+//!   serve the runs wanted, starting at a random index so processes acquiring at once rarely
+//!   race for one slot; after finding none free it waits [`STARVED_RETRY`] before listing
+//!   again.
+//!
+//! A steady stream of keys thus costs no slot writes beyond the renewals; writes happen when
+//! the demand of a process changes.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, Weak};

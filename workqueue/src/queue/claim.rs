@@ -1,5 +1,22 @@
 //! A claim: the owned, in-progress run of one key. Only a claim can complete, requeue, fail or
 //! release its key, and it keeps its lease alive with a heartbeat while the run lasts.
+//!
+//! # How a run ends
+//! The key's record holds the run (its id, owner and lease) beside any queued twin that
+//! arrived meanwhile. Every outcome is one pinned write of that record (`write.rs`), made over
+//! the generation the run last wrote or read:
+//! * **complete** drops the run and the dead letter: the object is deleted, or kept for the
+//!   twin when one waits;
+//! * **requeue**, **retry** and **release** turn the run back into a queued part with the
+//!   attempts the outcome says (reset by a snooze, one more after a failure, unchanged after a
+//!   hand-back); when a twin waits, the run merges into it by the enqueue rules and the twin
+//!   keeps its own attempts and age, since a fresh event starts afresh;
+//! * **dead-letter** replaces the run with a dead-letter part, keeping any twin queued.
+//!
+//! When the write meets a newer generation, the record is read again: still this run (a twin
+//! joined) and the change is made over it; another run, or no record, and the claim was lost
+//! (its lease lapsed and another dispatcher took the key over), which is reported and nothing
+//! is written. The heartbeat (`lease.rs`) stops before the final write, so the two never race.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};

@@ -32,16 +32,13 @@
 //! | step | mutations | reads |
 //! |---|---|---|
 //! | enqueue a new key | 1 create | none |
-//! | enqueue a queued or running key | 1 replace (none if nothing changes) | 1 get, after the
-//! create's precondition failure |
+//! | enqueue a queued or running key | 1 replace (none if nothing changes) | 1 get, after the create's precondition failure |
 //! | claim | 1 replace | none (the view has the record) |
 //! | complete | 1 delete (1 replace when a twin waits) | none |
 //! | requeue, retry, hand back, dead-letter | 1 replace | none |
 //! | renew a lease (every third of it) | 1 replace | none |
 //! | a pass | none | 1 list page (a fresh process: the whole listing once) |
-//! | capacity | 1 create per slot when a process first needs it, 1 replace per held slot per third
-//! of a lease, 1 delete when it goes idle or the process stops | 1 list page of `slot/` when a
-//! process needs more slots |
+//! | capacity | 1 create per slot when a process first needs it, 1 replace per held slot per third of a lease, 1 delete when it goes idle or the process stops | 1 list page of `slot/` when a process needs more slots |
 //!
 //! A processed key thus costs three mutations in the common case (create, replace, delete)
 //! and no gets, and a pass reads one list page whatever the queue's length. The reference
@@ -53,6 +50,16 @@
 //! another process is seen once the scan reaches it, or at once through a notification;
 //! a record changed since it was seen costs a failed precondition and a read, never a wrong
 //! write.
+//!
+//! # Where each rule lives
+//! * `write.rs`: the pinned read-modify-write every step below is made of.
+//! * here: [`Queue`], enqueue (the merge into a record) and [`Queue::state`].
+//! * `start.rs`: [`Queue::start`], the one path from due keys to claims (the dispatcher's and
+//!   the conformance suite's); `pass.rs`: the pass it begins with (scan, orphans, due keys).
+//! * `claim.rs`: [`Claim`], a run and how it ends; `lease.rs`: its heartbeat.
+//! * `capacity.rs`: the slots that hold the global limit; `view.rs`: what a process knows of
+//!   every record.
+//! * `snapshot.rs`, `dead_letters.rs`: whole listings for tools; `error.rs`: [`QueueError`].
 
 mod capacity;
 mod claim;

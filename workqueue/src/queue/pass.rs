@@ -124,9 +124,7 @@ impl Queue {
     /// When the scan fails, a view that was filled once still serves.
     pub(super) async fn pass(&self, due_limit: usize) -> Result<PassView, QueueError> {
         let started = Instant::now();
-        let scanned = self.scan().await;
-        self.metrics().observe_enumerate(started.elapsed());
-        if let Err(e) = scanned {
+        if let Err(e) = self.scan().await {
             if !self.view_filled() {
                 return Err(e);
             }
@@ -136,6 +134,8 @@ impl Queue {
         if self.recover_orphans(&view.orphans).await > 0 {
             view = self.pass_view(due_limit);
         }
+        // The whole pass counts as its enumeration: the listing, the orphans, the measure.
+        self.metrics().observe_enumerate(started.elapsed());
         self.metrics().observe_depth(view.depth());
         Ok(view)
     }
@@ -172,24 +172,27 @@ impl Queue {
         let seen = self.read(&key_name(key), key, "recover").await?;
         let decide = |seen: &Read| {
             let Read::Found(record, _) = seen else {
-                return Ok(Write::Done(false));
+                return Ok(Write::Done(None));
             };
             let Some(run) = record
                 .run
                 .as_ref()
                 .filter(|r| r.lease_expires <= self.now())
             else {
-                return Ok(Write::Done(false));
+                return Ok(Write::Done(None));
             };
-            warn!(%key, owner = %run.owner, "recovering a key whose lease lapsed");
             let mut record = record.clone();
             record.queued = Some(run.requeued_into(record.queued.take(), run.attempts, None));
             record.run = None;
-            Ok(Write::Put(record, true))
+            Ok(Write::Put(record, Some(run.owner.clone())))
         };
         let landed = self
             .write_pinned(key, "recover", OnError::Fail, seen, decide)
             .await?;
-        Ok(landed.value)
+        let Some(owner) = landed.value else {
+            return Ok(false);
+        };
+        warn!(%key, %owner, "recovered a key whose lease lapsed");
+        Ok(true)
     }
 }

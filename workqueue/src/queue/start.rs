@@ -10,6 +10,7 @@
 
 use std::time::Duration;
 
+use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use super::write::{OnError, Write};
@@ -41,10 +42,24 @@ impl Queue {
     /// progress than `concurrency` across every process sharing the storage. When nothing is
     /// due, capacity slots idle for a while are given back.
     pub async fn start(&self, concurrency: usize, batch: usize) -> Result<Started, QueueError> {
+        self.start_unless(concurrency, batch, &CancellationToken::new())
+            .await
+    }
+
+    /// [`Queue::start`], claiming nothing if `shutdown` fired while the pass was read (a pass
+    /// itself is never cut short: every storage call in it is bounded).
+    pub async fn start_unless(
+        &self,
+        concurrency: usize,
+        batch: usize,
+        shutdown: &CancellationToken,
+    ) -> Result<Started, QueueError> {
         let view = self.pass(batch.saturating_mul(DUE_PER_CLAIM)).await?;
         let due = view.due();
-        if due.is_empty() {
-            self.capacity().trim(IDLE_SLOT_GRACE).await;
+        if due.is_empty() || shutdown.is_cancelled() {
+            if due.is_empty() {
+                self.capacity().trim(IDLE_SLOT_GRACE).await;
+            }
             return Ok(Started {
                 view,
                 claims: Vec::new(),
@@ -119,7 +134,7 @@ impl Queue {
                     let entry = claimed_entry
                         .clone()
                         .expect("a run of ours follows a claim");
-                    return Ok(Write::Done(Some((record.clone(), *generation, entry))));
+                    return Ok(Write::Mine(Some((record.clone(), *generation, entry))));
                 }
                 Read::Found(record, _) => record,
                 Read::Missing | Read::Corrupt(_) => return Ok(Write::Done(None)),
@@ -147,9 +162,15 @@ impl Queue {
             Ok(Write::Put(claimed, None))
         };
         let seen = Read::Found(candidate.record.clone(), candidate.generation);
-        let landed = self
+        let landed = match self
             .write_pinned(key, "claim", OnError::LookFirst, seen, decide)
-            .await?;
+            .await
+        {
+            Ok(landed) => landed,
+            // Other processes kept changing it: skip it, as one that another process claimed.
+            Err(QueueError::Contention { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
         Ok(match (landed.value, landed.stored) {
             (Some(found), _) => Some(found),
             (None, Some((record, generation))) => {

@@ -1,5 +1,24 @@
 //! The view: what this process knows of every key record, kept fresh by a rolling scan of one
 //! list page per pass, by its own reads and writes, and by storage notifications.
+//!
+//! # Why it can be trusted
+//! A pass decides from the view, never from a fresh listing of everything, so the view must
+//! not go backwards. Three sources feed it, each at its own moment:
+//! * **This process's reads and writes** are the freshest: each takes the view's change count
+//!   (`seq`) before it starts and records what it found or wrote with that count, so a
+//!   slower answer cannot overwrite something learnt after it began.
+//! * **A listing page** covers a range of names (`(after, until]`) as they were when it was
+//!   taken: names it lacks in that range are gone, names it has take its records, except
+//!   where this process learnt something after the page was asked for. A page's record at
+//!   the generation already held is not parsed again.
+//! * **Notifications** carry a generation; GCS generations only grow, so one older than what
+//!   the view holds (a late or repeated delivery) is dropped.
+//!
+//! What gets through stale anyway costs one failed precondition and a read when the record is
+//! next written: every write is pinned, so a stale view never causes a wrong write. The first
+//! scan of a process lists everything (the view is `filled` then); after that the scan rolls
+//! one page per pass, starting over when it reaches the end or a listing fails. A receiver that
+//! never passes keeps no view at all (`active`).
 
 use std::collections::BTreeMap;
 use std::ops::Bound;

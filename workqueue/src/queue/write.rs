@@ -9,6 +9,8 @@
 
 use super::{MAX_WRITE_TRIES, Queue, QueueError, Read, key_name};
 use crate::entry::KeyRecord;
+#[cfg(test)]
+use crate::storage::Storage as _;
 use crate::storage::{Generation, PutMode};
 
 /// What a step writes over the record it saw.
@@ -16,10 +18,14 @@ use crate::storage::{Generation, PutMode};
 pub(crate) enum Write<T> {
     /// Store this record (create it when there was no object); `T` once it landed.
     Put(KeyRecord, T),
-    /// Delete the object (only over a record that was found); `T` once it is gone.
+    /// Delete the object (over a record that was found; over none, there is nothing to
+    /// delete); `T` once it is gone.
     Delete(T),
     /// Write nothing: the step is over with `T`.
     Done(T),
+    /// Write nothing: this step's own earlier write is there (it landed although it reported
+    /// an error, or a retry met it), so the step is over with `T`.
+    Mine(T),
 }
 
 /// How a write that failed for another reason than a conflict is handled.
@@ -28,7 +34,7 @@ pub(crate) enum OnError {
     /// Fail with it.
     Fail,
     /// Read the record first: a write can land and still report an error (a timeout on the
-    /// way back), so the step may find its own write there; if it decides [`Write::Done`]
+    /// way back), so the step may find its own write there; if it decides [`Write::Mine`]
     /// from what it reads, that is the outcome, else the error is.
     LookFirst,
 }
@@ -64,7 +70,7 @@ impl Queue {
             };
             let since = self.view_seq();
             let written = match decide(&seen)? {
-                Write::Done(value) => {
+                Write::Done(value) | Write::Mine(value) => {
                     return Ok(Landed {
                         value,
                         stored: None,
@@ -106,11 +112,11 @@ impl Queue {
                         return Err(failed);
                     };
                     return match decide(&now)? {
-                        Write::Done(value) => Ok(Landed {
+                        Write::Mine(value) => Ok(Landed {
                             value,
                             stored: None,
                         }),
-                        Write::Put(..) | Write::Delete(_) => Err(failed),
+                        Write::Put(..) | Write::Delete(_) | Write::Done(_) => Err(failed),
                     };
                 }
                 Err(e) => return Err(QueueError::storage(action, key, e)),
@@ -120,5 +126,77 @@ impl Queue {
             action,
             key: key.to_owned(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::UNIX_EPOCH;
+
+    use super::*;
+    use crate::entry::QueuedEntry;
+    use crate::queue::QueueConfig;
+    use crate::storage::{FaultyStorage, Landed as Effect, MemoryStorage, Operation};
+
+    fn record(key: &str, priority: i64) -> KeyRecord {
+        KeyRecord::queued(QueuedEntry::new(key, priority, None, UNIX_EPOCH))
+    }
+
+    /// Puts `record(key, 1)` over what is there, taking it as its own write when it finds it,
+    /// and as nothing to do when it finds anything else after its first decision.
+    async fn put_once(queue: &Queue, key: &str, seen: Read) -> Result<&'static str, QueueError> {
+        let mine = record(key, 1);
+        let mut decided = 0;
+        let decide = |seen: &Read| {
+            decided += 1;
+            Ok(match seen {
+                Read::Found(r, _) if *r == mine => Write::Mine("mine"),
+                _ if decided > 1 => Write::Done("someone else's"),
+                _ => Write::Put(mine.clone(), "put"),
+            })
+        };
+        let landed = queue
+            .write_pinned(key, "test", OnError::LookFirst, seen, decide)
+            .await?;
+        Ok(landed.value)
+    }
+
+    #[tokio::test]
+    async fn look_first_should_take_only_its_own_write_as_the_outcome_of_an_error() {
+        let faulty = Arc::new(FaultyStorage::new(Arc::new(MemoryStorage::new())));
+        let queue = Queue::new(faulty.clone(), QueueConfig::default());
+
+        faulty.fail(Operation::Put, "k/landed", Effect::Yes, 1);
+        let outcome = put_once(&queue, "landed", Read::Missing).await;
+        assert_eq!(
+            outcome.unwrap(),
+            "mine",
+            "the write landed: it is the outcome"
+        );
+
+        faulty.fail(Operation::Put, "k/lost", Effect::No, 1);
+        let outcome = put_once(&queue, "lost", Read::Missing).await;
+        assert!(
+            outcome.is_err(),
+            "the write did not land: the error is the outcome"
+        );
+
+        let theirs = record("taken", 5);
+        let generation = faulty
+            .put(
+                "k/taken",
+                &theirs.to_metadata(),
+                crate::storage::PutMode::Create,
+            )
+            .await
+            .unwrap();
+        faulty.fail(Operation::Put, "k/taken", Effect::No, 1);
+        let outcome = put_once(&queue, "taken", Read::Found(theirs, generation)).await;
+        assert!(
+            outcome.is_err(),
+            "finding another's record after an error is no success: {outcome:?}"
+        );
+        assert_eq!(faulty.pending(), 0);
     }
 }

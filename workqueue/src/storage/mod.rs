@@ -9,7 +9,6 @@ mod dir;
 mod faulty;
 mod gcs;
 mod memory;
-mod url;
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -21,7 +20,6 @@ pub use dir::DirStorage;
 pub use faulty::{FaultyStorage, Landed, Operation};
 pub use gcs::{GcsStorage, RetryPolicy};
 pub use memory::MemoryStorage;
-pub use url::StorageUrl;
 
 /// The small string map an object carries (GCS custom metadata).
 pub type Metadata = BTreeMap<String, String>;

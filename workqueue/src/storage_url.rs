@@ -1,12 +1,13 @@
 //! Storage URLs (`memory://`, `file://DIR`, `gs://BUCKET[/PREFIX]`), parsed once into a typed
-//! choice of backend.
+//! choice of backend, and opened. The one place that names every backend: it sits beside the
+//! storage seam, which names none, so the queue rules see only the seam.
 
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use super::{DirStorage, GcsStorage, MemoryStorage, Storage, StorageError};
+use crate::storage::{DirStorage, GcsStorage, MemoryStorage, Storage, StorageError};
 
 /// Where the queue keeps its objects.
 #[derive(Clone, Debug, PartialEq, Eq)]
