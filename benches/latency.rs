@@ -15,10 +15,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use common::{Proc, free_addr};
-use reconciler::{Action, ReconcileError, Reconciler, serve};
+use common::{TestStorage, free_addr, serve_reconciler};
+use reconciler::{Action, ReconcileError, Reconciler};
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 use workqueue::client::{Enqueue, RemoteWorkqueue};
 
 /// The pause after a reconcile call before the next key is sent: the system is idle again.
@@ -109,36 +108,11 @@ async fn main() {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(200);
-    let dir = tempfile::tempdir().unwrap();
+    let storage = TestStorage::dir();
     let (http, grpc, reconciler_addr) = (free_addr(), free_addr(), free_addr());
     let arrivals = Arc::new(Arrivals::default());
-    let stop = CancellationToken::new();
-    let serving = tokio::spawn(serve(arrivals.clone(), reconciler_addr, {
-        let stop = stop.clone();
-        async move { stop.cancelled().await }
-    }));
-    let storage = format!("file://{}", dir.path().display());
-    let (http_s, grpc_s, target) = (
-        http.to_string(),
-        grpc.to_string(),
-        format!("http://{reconciler_addr}"),
-    );
-    let mut dev = Proc::reconcilers(
-        "dev",
-        &[
-            "dev",
-            "--storage",
-            &storage,
-            "--listen",
-            &http_s,
-            "--grpc-listen",
-            &grpc_s,
-            "--reconciler",
-            &target,
-            "--webhook-secret",
-            SECRET,
-        ],
-    );
+    let serving = serve_reconciler(arrivals.clone(), reconciler_addr);
+    let mut dev = storage.dev(http, grpc, reconciler_addr, &["--webhook-secret", SECRET]);
     dev.wait_healthy(http).await;
 
     let workqueue = RemoteWorkqueue::new(&format!("http://{grpc}"), PATIENCE).unwrap();
@@ -180,8 +154,7 @@ async fn main() {
 
     dev.signal(15);
     dev.wait_exit(Duration::from_secs(10));
-    stop.cancel();
-    let _ = serving.await;
+    serving.stop().await;
 
     println!(
         "| path (`reconcilers dev`, `file://`, default flags; {keys} keys each, {GAP:?} apart) | p50 | p99 |"

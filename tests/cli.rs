@@ -9,11 +9,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use common::{Proc, eventually, free_addr, http_get, listens_on};
+use common::{Proc, eventually, free_addr, http_get, listens_on, serve_reconciler};
 use reconciler::proto::workqueue_service_client::WorkqueueServiceClient;
 use reconciler::proto::{GetKeyStateRequest, ProcessRequest};
-use reconciler::{Action, ReconcileError, Reconciler, serve};
-use tokio_util::sync::CancellationToken;
+use reconciler::{Action, ReconcileError, Reconciler};
 use workqueue::conformance::Emulator;
 use workqueue::storage::DirStorage;
 use workqueue::{KeyStatus, Queue, QueueConfig};
@@ -362,11 +361,7 @@ async fn sigterm_should_hand_in_flight_keys_back_without_burning_an_attempt() {
     let dir = tempfile::tempdir().unwrap();
     let calls = Arc::new(AtomicUsize::new(0));
     let reconciler = free_addr();
-    let stop = CancellationToken::new();
-    let serving = tokio::spawn(serve(Hang(calls.clone()), reconciler, {
-        let stop = stop.clone();
-        async move { stop.cancelled().await }
-    }));
+    let serving = serve_reconciler(Hang(calls.clone()), reconciler);
     let (http, grpc) = (free_addr(), free_addr());
     let mut dev = Proc::reconcilers(
         "dev",
@@ -424,8 +419,7 @@ async fn sigterm_should_hand_in_flight_keys_back_without_burning_an_attempt() {
         due + ms >= before + Duration::from_secs(15) && due <= after + Duration::from_secs(45),
         "due {due:?}, signalled {before:?}, exited {after:?}"
     );
-    stop.cancel();
-    serving.await.unwrap().unwrap();
+    serving.stop().await;
 }
 
 #[test]

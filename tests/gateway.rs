@@ -11,9 +11,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use common::{Proc, TestStorage, eventually, free_addr, http_get, outcome, python, repo};
-use reconciler::{Action, ReconcileError, Reconciler, serve};
-use tokio_util::sync::CancellationToken;
+use common::{
+    Proc, TestStorage, eventually, free_addr, http_get, outcome, python, repo, serve_reconciler,
+};
+use reconciler::{Action, ReconcileError, Reconciler};
 
 #[derive(Default)]
 struct Seen(Mutex<Vec<(String, i64)>>);
@@ -44,11 +45,7 @@ async fn dev_should_take_a_replayed_delivery_to_the_reconciler() {
     let storage = TestStorage::dir();
     let (http, grpc, reconciler) = (free_addr(), free_addr(), free_addr());
     let seen = Arc::new(Seen::default());
-    let stop = CancellationToken::new();
-    let serving = tokio::spawn(serve(seen.clone(), reconciler, {
-        let stop = stop.clone();
-        async move { stop.cancelled().await }
-    }));
+    let serving = serve_reconciler(seen.clone(), reconciler);
     let (http_s, grpc_s, url) = (
         http.to_string(),
         grpc.to_string(),
@@ -103,8 +100,7 @@ async fn dev_should_take_a_replayed_delivery_to_the_reconciler() {
     ] {
         assert!(metrics.contains(line), "{line} in\n{metrics}");
     }
-    stop.cancel();
-    let _ = serving.await;
+    serving.stop().await;
 }
 
 #[tokio::test]

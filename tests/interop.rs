@@ -20,21 +20,11 @@ async fn python_client_and_reconciler_should_interoperate_through_dev_on_a_bucke
 
 async fn interoperate(backend: TestStorage) {
     let (http, grpc, reconciler) = (free_addr(), free_addr(), free_addr());
-    let storage = backend.url();
-    let reconciler_url = format!("http://{reconciler}");
-    let (http_s, grpc_s) = (http.to_string(), grpc.to_string());
-    let mut dev = backend.reconcilers(
-        "dev",
+    let mut dev = backend.dev(
+        http,
+        grpc,
+        reconciler,
         &[
-            "dev",
-            "--storage",
-            &storage,
-            "--listen",
-            &http_s,
-            "--grpc-listen",
-            &grpc_s,
-            "--reconciler",
-            &reconciler_url,
             "--concurrency",
             "1",
             "--max-retry",
@@ -56,7 +46,7 @@ async fn interoperate(backend: TestStorage) {
             .arg(repo().join("tests/python/interop.py"))
             .args([
                 "--receiver",
-                &grpc_s,
+                &grpc.to_string(),
                 "--reconciler-port",
                 &reconciler.port().to_string(),
             ])

@@ -10,11 +10,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use common::{TestStorage, counter, eventually, free_addr, http_get};
+use common::{TestStorage, counter, eventually, free_addr, http_get, serve_reconciler};
 use reconciler::proto::ProcessRequest;
 use reconciler::proto::workqueue_service_client::WorkqueueServiceClient;
-use reconciler::{Action, ReconcileError, Reconciler, serve};
-use tokio_util::sync::CancellationToken;
+use reconciler::{Action, ReconcileError, Reconciler};
 use workqueue::conformance::Recorder;
 
 const CONCURRENCY: usize = 4;
@@ -69,11 +68,7 @@ async fn dispatchers_should_share_storage_safely_and_survive_sigkill(backend: Te
         hang_calls: AtomicUsize::new(0),
     });
     let reconciler_addr = free_addr();
-    let stop = CancellationToken::new();
-    let serving = tokio::spawn(serve(watch.clone(), reconciler_addr, {
-        let stop = stop.clone();
-        async move { stop.cancelled().await }
-    }));
+    let serving = serve_reconciler(watch.clone(), reconciler_addr);
 
     let (receiver_http, receiver_grpc) = (free_addr(), free_addr());
     let mut receiver = backend.receiver("receiver", receiver_http, receiver_grpc);
@@ -216,6 +211,5 @@ async fn dispatchers_should_share_storage_safely_and_survive_sigkill(backend: Te
             proc.name
         );
     }
-    stop.cancel();
-    serving.await.unwrap().unwrap();
+    serving.stop().await;
 }

@@ -70,6 +70,15 @@ pub struct InvalidGitHubKey {
     reason: &'static str,
 }
 
+impl InvalidGitHubKey {
+    fn new(key: &str, reason: &'static str) -> Self {
+        Self {
+            key: key.to_owned(),
+            reason,
+        }
+    }
+}
+
 /// A repository name or page that cannot make keys.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidRepository {
@@ -164,10 +173,7 @@ impl FromStr for GitHubKey {
 
     /// Parses `https://HOST/...` and the scheme-less `HOST/...`.
     fn from_str(key: &str) -> Result<Self, Self::Err> {
-        let invalid = |reason| InvalidGitHubKey {
-            key: key.to_owned(),
-            reason,
-        };
+        let invalid = |reason| InvalidGitHubKey::new(key, reason);
         // A scheme comes before the first `/`; a `://` further on is part of a path.
         let first_slash = key.find('/').unwrap_or(key.len());
         let rest = match key[..first_slash].strip_suffix(':') {

@@ -9,6 +9,33 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// A reconciler served over gRPC until [`Served::stop`].
+pub struct Served {
+    stop: tokio_util::sync::CancellationToken,
+    task: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
+}
+
+/// Serves `reconciler` on `addr` with the SDK, as a reconciler service of a user's would be.
+pub fn serve_reconciler<R: reconciler::Reconciler>(reconciler: R, addr: SocketAddr) -> Served {
+    let stop = tokio_util::sync::CancellationToken::new();
+    let until = stop.clone();
+    let task = tokio::spawn(reconciler::serve(reconciler, addr, async move {
+        until.cancelled().await
+    }));
+    Served { stop, task }
+}
+
+impl Served {
+    /// Stops serving, and fails if the server failed.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        self.task
+            .await
+            .expect("the server task")
+            .expect("the server");
+    }
+}
+
 /// A loopback address with a port that was free a moment ago.
 pub fn free_addr() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
@@ -287,6 +314,23 @@ impl TestStorage {
                 &grpc,
             ],
         )
+    }
+
+    /// Starts `reconcilers dev` on it: HTTP on `http`, the receiver on `grpc`, keys dispatched
+    /// to the reconciler at `reconciler`, and `flags` besides.
+    pub fn dev(
+        &self,
+        http: SocketAddr,
+        grpc: SocketAddr,
+        reconciler: SocketAddr,
+        flags: &[&str],
+    ) -> Proc {
+        let (url, http, grpc) = (self.url(), http.to_string(), grpc.to_string());
+        let reconciler = format!("http://{reconciler}");
+        let listen = ["--listen", &http, "--grpc-listen", &grpc];
+        let mut args = vec!["dev", "--storage", &url, "--reconciler", &reconciler];
+        args.extend(listen.iter().chain(flags));
+        self.reconcilers("dev", &args)
     }
 
     /// Starts `reconcilers ARGS` with this storage's environment.

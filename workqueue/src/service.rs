@@ -13,7 +13,7 @@ use tracing::{error, info};
 use crate::client::LocalWorkqueue;
 use crate::dispatcher::{Dispatcher, DispatcherConfig};
 use crate::metrics::Metrics;
-use crate::queue::{Queue, QueueConfig, QueueError};
+use crate::queue::{Queue, QueueConfig};
 use crate::receiver::Receiver;
 use crate::storage::StorageError;
 use crate::storage_url::StorageUrl;
@@ -52,9 +52,6 @@ pub enum ServiceError {
     /// The storage could not be opened.
     #[error(transparent)]
     Storage(StorageError),
-    /// The storage could not be read.
-    #[error(transparent)]
-    Queue(#[from] QueueError),
     /// The extra HTTP routes could not be set up.
     #[error(transparent)]
     Setup(Box<dyn std::error::Error + Send + Sync>),

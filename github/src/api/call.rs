@@ -103,15 +103,16 @@ impl GitHubApi {
 
     /// One try, bounded by the client's call timeout.
     async fn try_once(&self, route: &str) -> Result<Answer, GitHubError> {
+        let unanswered = |source| GitHubError::Call {
+            route: route.to_owned(),
+            source,
+        };
+        let unread = |source| GitHubError::Read {
+            route: route.to_owned(),
+            source,
+        };
         let attempt = async {
-            let response = self
-                .client
-                ._get(route)
-                .await
-                .map_err(|source| GitHubError::Call {
-                    route: route.to_owned(),
-                    source,
-                })?;
+            let response = self.client._get(route).await.map_err(unanswered)?;
             self.calls.fetch_add(1, Ordering::Relaxed);
             let status = response.status();
             // Only a refusal's headers are read (for rate limits).
@@ -120,14 +121,7 @@ impl GitHubApi {
             } else {
                 response.headers().clone()
             };
-            let body = self
-                .client
-                .body_to_string(response)
-                .await
-                .map_err(|source| GitHubError::Read {
-                    route: route.to_owned(),
-                    source,
-                })?;
+            let body = self.client.body_to_string(response).await.map_err(unread)?;
             Ok(Answer {
                 status,
                 headers,

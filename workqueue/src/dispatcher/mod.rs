@@ -140,8 +140,8 @@ impl Dispatcher {
         self.queue.release_capacity().await;
     }
 
-    /// One pass: due keys started through [`Queue::start_unless`], their runs spawned. Returns when
-    /// the next waiting key becomes due.
+    /// One pass: due keys started through [`Queue::start_unless`], their runs spawned.
+    /// Returns when the next waiting key becomes due.
     async fn pass(
         &self,
         runs: &TaskTracker,

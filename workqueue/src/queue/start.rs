@@ -134,7 +134,11 @@ impl Queue {
                     let entry = claimed_entry
                         .clone()
                         .expect("a run of ours follows a claim");
-                    return Ok(Write::Mine(Some((record.clone(), *generation, entry))));
+                    return Ok(Write::Mine(Some((
+                        record.clone(),
+                        Some(*generation),
+                        entry,
+                    ))));
                 }
                 Read::Found(record, _) => record,
                 Read::Missing | Read::Corrupt(_) => return Ok(Write::Done(None)),
@@ -158,8 +162,8 @@ impl Queue {
                 run: Some(run),
                 ..record.clone()
             };
-            claimed_entry = Some(entry);
-            Ok(Write::Put(claimed, None))
+            claimed_entry = Some(entry.clone());
+            Ok(Write::Put(claimed.clone(), Some((claimed, None, entry))))
         };
         let seen = Read::Found(candidate.record.clone(), candidate.generation);
         let landed = match self
@@ -171,13 +175,12 @@ impl Queue {
             Err(QueueError::Contention { .. }) => return Ok(None),
             Err(e) => return Err(e),
         };
-        Ok(match (landed.value, landed.stored) {
-            (Some(found), _) => Some(found),
-            (None, Some((record, generation))) => {
-                let entry = claimed_entry.expect("a claim was written");
-                Some((record, generation, entry))
-            }
-            (None, None) => None,
-        })
+        // A claim put now has the generation it landed at; one found has its own.
+        Ok(landed.value.map(|(record, found, entry)| {
+            let generation = found
+                .or(landed.stored)
+                .expect("a claim's record has a generation");
+            (record, generation, entry)
+        }))
     }
 }

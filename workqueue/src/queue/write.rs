@@ -39,12 +39,12 @@ pub(crate) enum OnError {
     LookFirst,
 }
 
-/// A step's outcome, and the record it wrote with its new generation (for a put).
+/// A step's outcome, and the generation it wrote (for a put).
 pub(crate) struct Landed<T> {
     /// What the step decided.
     pub(crate) value: T,
-    /// The record stored and its generation, when the step put one.
-    pub(crate) stored: Option<(KeyRecord, Generation)>,
+    /// The generation of the record stored, when the step put one.
+    pub(crate) stored: Option<Generation>,
 }
 
 impl Queue {
@@ -79,10 +79,10 @@ impl Queue {
                 Write::Put(record, value) => {
                     let put = self.storage().put(&name, &record.to_metadata(), mode).await;
                     put.map(|generation| {
-                        self.observe(&name, Some((record.clone(), generation)), since);
+                        self.observe(&name, Some((record, generation)), since);
                         Landed {
                             value,
-                            stored: Some((record, generation)),
+                            stored: Some(generation),
                         }
                     })
                 }
