@@ -39,7 +39,7 @@ fn config() -> DispatcherConfig {
         batch_size: 32,
         poll_interval: Duration::from_millis(50),
         pass_interval: Duration::from_millis(5),
-        shutdown_grace: Duration::from_secs(5),
+        shutdown_timeout: Duration::from_secs(5),
     }
 }
 

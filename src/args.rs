@@ -220,8 +220,13 @@ impl DispatchArgs {
         })
     }
 
-    /// The dispatcher pacing these options give, for `storage`.
-    pub(crate) fn dispatcher(&self, storage: &StorageUrl) -> anyhow::Result<DispatcherConfig> {
+    /// The dispatcher pacing these options give, for `storage`, stopping within
+    /// `shutdown_timeout`.
+    pub(crate) fn dispatcher(
+        &self,
+        storage: &StorageUrl,
+        shutdown_timeout: Duration,
+    ) -> anyhow::Result<DispatcherConfig> {
         if self.concurrency == 0 {
             bail!("--concurrency must be at least 1");
         }
@@ -236,7 +241,7 @@ impl DispatchArgs {
             batch_size: self.batch_size.unwrap_or(self.concurrency).max(1),
             poll_interval: self.poll_interval.unwrap_or(poll),
             pass_interval: self.pass_interval.unwrap_or(pass),
-            ..DispatcherConfig::default()
+            shutdown_timeout,
         })
     }
 }

@@ -5,7 +5,10 @@ mod args;
 mod cmd;
 mod logging;
 
+use std::time::Duration;
+
 use clap::{Parser, Subcommand};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
 /// GitHub webhooks and CloudEvents into a durable workqueue, dispatched to reconcilers.
@@ -14,7 +17,22 @@ use tokio_util::sync::CancellationToken;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How long a process may take to stop once SIGTERM or Ctrl-C arrives: in-flight keys
+    /// handed back, capacity slots given back, open requests finished. What is not done by
+    /// then is left (keys are retried when their leases lapse). A second signal exits at once.
+    #[arg(
+        long,
+        env = "SHUTDOWN_TIMEOUT",
+        default_value = "8s",
+        value_parser = args::duration,
+        global = true
+    )]
+    shutdown_timeout: Duration,
 }
+
+/// How long past the shutdown timeout the process waits for its own parts before it exits
+/// anyway: they keep the timeout themselves, so this is only a backstop.
+const SHUTDOWN_BACKSTOP: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Subcommand)]
 #[allow(clippy::large_enum_variant)] // parsed once, at startup
@@ -49,20 +67,21 @@ async fn main() -> std::process::ExitCode {
         cli.command,
         Command::Queue(_) | Command::Enqueue(_) | Command::Webhook(_)
     );
+    let timeout = cli.shutdown_timeout;
     if watches_shutdown {
-        tokio::spawn(cancel_on_signal(shutdown.clone()));
+        tokio::spawn(cancel_on_signal(shutdown.clone(), timeout));
     }
     let long_running =
         watches_shutdown && !matches!(&cli.command, Command::Resync(args) if args.once());
     let result = match cli.command {
-        Command::Dev(args) => cmd::dev::run(args, shutdown).await,
-        Command::Receiver(args) => cmd::receiver::run(args, shutdown).await,
-        Command::Dispatcher(args) => cmd::dispatcher::run(args, shutdown).await,
+        Command::Dev(args) => cmd::dev::run(args, shutdown, timeout).await,
+        Command::Receiver(args) => cmd::receiver::run(args, shutdown, timeout).await,
+        Command::Dispatcher(args) => cmd::dispatcher::run(args, shutdown, timeout).await,
         Command::Queue(args) => cmd::queue::run(args).await,
         Command::Enqueue(args) => cmd::enqueue::run(args).await,
-        Command::Gateway(args) => cmd::gateway::run(args, shutdown).await,
+        Command::Gateway(args) => cmd::gateway::run(args, shutdown, timeout).await,
         Command::Webhook(args) => cmd::webhook::run(args).await,
-        Command::Resync(args) => cmd::resync::run(args, shutdown).await,
+        Command::Resync(args) => cmd::resync::run(args, shutdown, timeout).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -76,14 +95,36 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-/// Fires `shutdown` on SIGTERM (Cloud Run, Kubernetes) or SIGINT (Ctrl-C).
-async fn cancel_on_signal(shutdown: CancellationToken) {
-    use tokio::signal::unix::{SignalKind, signal};
+/// Fires `shutdown` on SIGTERM (Cloud Run, Kubernetes) or SIGINT (Ctrl-C). Then a second
+/// signal exits at once, as does a shutdown still running past its timeout (a backstop: the
+/// parts keep the timeout themselves).
+async fn cancel_on_signal(shutdown: CancellationToken, timeout: Duration) {
     let mut term = signal(SignalKind::terminate()).expect("install the SIGTERM handler");
     let mut int = signal(SignalKind::interrupt()).expect("install the SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
-    }
+    let first = next_signal(&mut term, &mut int).await;
+    tracing::info!(signal = first.name, ?timeout, "shutting down");
     shutdown.cancel();
+    tokio::select! {
+        second = next_signal(&mut term, &mut int) => {
+            tracing::warn!(signal = second.name, "a second signal: exiting now");
+            std::process::exit(second.exit_code);
+        }
+        () = tokio::time::sleep(timeout + SHUTDOWN_BACKSTOP) => {
+            tracing::error!(?timeout, "shutdown did not end in time: exiting now");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// A signal that ends the process, and the exit code of a process it ended (128 + its number).
+struct Received {
+    name: &'static str,
+    exit_code: i32,
+}
+
+async fn next_signal(term: &mut Signal, int: &mut Signal) -> Received {
+    tokio::select! {
+        _ = term.recv() => Received { name: "SIGTERM", exit_code: 128 + 15 },
+        _ = int.recv() => Received { name: "SIGINT", exit_code: 128 + 2 },
+    }
 }

@@ -170,6 +170,8 @@ fn help_should_name_every_flag_and_its_environment_variable() {
         "WORKQUEUE_BATCH_SIZE",
         "WORKQUEUE_MAX_RETRY",
         "WORKQUEUE_TARGET",
+        "--shutdown-timeout",
+        "SHUTDOWN_TIMEOUT",
     ];
     let routes = [
         "--routes",
@@ -233,7 +235,16 @@ fn help_should_name_every_flag_and_its_environment_variable() {
         ),
         ("gateway", &gateway),
         ("webhook", &["send"]),
-        ("receiver", &["--storage", "--grpc-listen", "--listen"]),
+        (
+            "receiver",
+            &[
+                "--storage",
+                "--grpc-listen",
+                "--listen",
+                "--shutdown-timeout",
+                "SHUTDOWN_TIMEOUT",
+            ],
+        ),
         ("dispatcher", &dispatch),
         (
             "queue",

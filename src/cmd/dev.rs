@@ -2,6 +2,7 @@
 //! default.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Args;
 use reconciler::{LogReconciler, Reconciler, RemoteReconciler};
@@ -50,7 +51,11 @@ pub(crate) struct DevArgs {
 }
 
 /// Runs receiver, dispatcher and gateway (and a path route's resync) in one process until `shutdown`.
-pub(crate) async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub(crate) async fn run(
+    args: DevArgs,
+    shutdown: CancellationToken,
+    shutdown_timeout: Duration,
+) -> anyhow::Result<()> {
     let storage = args.storage.resolve(Some("file://.reconcilers"))?;
     let reconciler: Arc<dyn Reconciler> = match &args.reconciler {
         Some(url) => Arc::new(RemoteReconciler::new(url, args.dispatch.reconcile_timeout)?),
@@ -134,7 +139,11 @@ pub(crate) async fn run(args: DevArgs, shutdown: CancellationToken) -> anyhow::R
             Ok(gateway::server::router(Arc::new(gateway)))
         })),
         queue: args.dispatch.queue()?,
-        dispatcher: Some((reconciler, args.dispatch.dispatcher(&storage)?)),
+        dispatcher: Some((
+            reconciler,
+            args.dispatch.dispatcher(&storage, shutdown_timeout)?,
+        )),
+        shutdown_timeout,
         http,
         grpc: Some(
             args.grpc_listen

@@ -1,6 +1,7 @@
 //! `reconcilers dispatcher`: the dispatcher alone, calling a reconciler over gRPC.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Args;
 use reconciler::RemoteReconciler;
@@ -25,7 +26,11 @@ pub(crate) struct DispatcherArgs {
 }
 
 /// Dispatches due keys to the reconciler until `shutdown`.
-pub(crate) async fn run(args: DispatcherArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub(crate) async fn run(
+    args: DispatcherArgs,
+    shutdown: CancellationToken,
+    shutdown_timeout: Duration,
+) -> anyhow::Result<()> {
     let storage = args.storage.resolve(None)?;
     let reconciler = Arc::new(RemoteReconciler::new(
         &args.reconciler,
@@ -34,7 +39,11 @@ pub(crate) async fn run(args: DispatcherArgs, shutdown: CancellationToken) -> an
     let service = Service {
         extra_http: None,
         queue: args.dispatch.queue()?,
-        dispatcher: Some((reconciler, args.dispatch.dispatcher(&storage)?)),
+        dispatcher: Some((
+            reconciler,
+            args.dispatch.dispatcher(&storage, shutdown_timeout)?,
+        )),
+        shutdown_timeout,
         http: args.listen.http("127.0.0.1:8080")?,
         grpc: None,
         storage,

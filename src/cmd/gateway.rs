@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
@@ -161,7 +162,11 @@ pub(crate) struct GatewayArgs {
 }
 
 /// Serves the gateway until `shutdown` (or, with `--check`, prints the routes and exits).
-pub(crate) async fn run(args: GatewayArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub(crate) async fn run(
+    args: GatewayArgs,
+    shutdown: CancellationToken,
+    shutdown_timeout: Duration,
+) -> anyhow::Result<()> {
     if args.check {
         for route in args.routes.routes()? {
             let target = route.workqueue.as_deref().unwrap_or(&args.workqueue.url);
@@ -189,6 +194,6 @@ pub(crate) async fn run(args: GatewayArgs, shutdown: CancellationToken) -> anyho
         .merge(gateway::server::router(Arc::new(gateway)));
     let addr = args.listen.http("127.0.0.1:8080")?;
     info!(workqueue = %args.workqueue.url, "gateway running");
-    workqueue::server::serve(Some((addr, http)), None, shutdown).await?;
+    workqueue::server::serve(Some((addr, http)), None, shutdown, shutdown_timeout).await?;
     Ok(())
 }

@@ -1,5 +1,7 @@
 //! `reconcilers receiver`: the gRPC receiver alone.
 
+use std::time::Duration;
+
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 use workqueue::QueueConfig;
@@ -19,7 +21,11 @@ pub(crate) struct ReceiverArgs {
 }
 
 /// Serves the gRPC receiver until `shutdown`.
-pub(crate) async fn run(args: ReceiverArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub(crate) async fn run(
+    args: ReceiverArgs,
+    shutdown: CancellationToken,
+    shutdown_timeout: Duration,
+) -> anyhow::Result<()> {
     let service = Service {
         extra_http: None,
         storage: args.storage.resolve(None)?,
@@ -30,6 +36,7 @@ pub(crate) async fn run(args: ReceiverArgs, shutdown: CancellationToken) -> anyh
                 .grpc(args.listen.port(), "127.0.0.1:8081")?,
         ),
         dispatcher: None,
+        shutdown_timeout,
     };
     Ok(run_service(service, shutdown).await?)
 }

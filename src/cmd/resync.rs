@@ -91,7 +91,11 @@ impl ResyncArgs {
 }
 
 /// Sweeps once (`--once`), or on the schedule until `shutdown`.
-pub(crate) async fn run(args: ResyncArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub(crate) async fn run(
+    args: ResyncArgs,
+    shutdown: CancellationToken,
+    shutdown_timeout: Duration,
+) -> anyhow::Result<()> {
     let workqueue = args
         .workqueue
         .remote(gateway::gateway::DEFAULT_CALL_TIMEOUT)?;
@@ -118,7 +122,9 @@ pub(crate) async fn run(args: ResyncArgs, shutdown: CancellationToken) -> anyhow
         result
     };
     let served = async {
-        let result = workqueue::server::serve(Some((addr, http)), None, shutdown.clone()).await;
+        let drain = shutdown_timeout;
+        let result =
+            workqueue::server::serve(Some((addr, http)), None, shutdown.clone(), drain).await;
         shutdown.cancel();
         result
     };

@@ -51,7 +51,7 @@ fn dispatcher_config() -> DispatcherConfig {
         batch_size: CONCURRENCY,
         poll_interval: Duration::from_millis(20),
         pass_interval: Duration::from_millis(1),
-        shutdown_grace: Duration::from_secs(5),
+        shutdown_timeout: Duration::from_secs(5),
     }
 }
 

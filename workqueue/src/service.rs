@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
@@ -34,6 +35,9 @@ pub struct Service {
     pub dispatcher: Option<(Arc<dyn Reconciler>, DispatcherConfig)>,
     /// More HTTP routes, made once the queue is open (the gateway, in `dev`).
     pub extra_http: Option<ExtraRoutes>,
+    /// How long the servers may take to finish their open requests once shutdown begins (the
+    /// dispatcher's own is in its config).
+    pub shutdown_timeout: Duration,
 }
 
 /// Makes extra HTTP routes that enqueue into the process's queue (nudging its dispatcher),
@@ -118,7 +122,9 @@ pub async fn run(service: Service, shutdown: CancellationToken) -> Result<(), Se
     // process, and so does a dispatcher that stopped early (a panic), rather than the process
     // answering health checks while no key is dispatched.
     let served = async {
-        let served = crate::server::serve(Some((service.http, http)), grpc, shutdown.clone()).await;
+        let drain = service.shutdown_timeout;
+        let served =
+            crate::server::serve(Some((service.http, http)), grpc, shutdown.clone(), drain).await;
         shutdown.cancel();
         served
     };

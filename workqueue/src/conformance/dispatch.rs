@@ -69,7 +69,7 @@ pub async fn dispatchers_should_hold_the_global_limit_and_never_overlap_a_key(f:
         batch_size: 5,
         poll_interval: Duration::from_millis(20),
         pass_interval: Duration::from_millis(2),
-        shutdown_grace: Duration::from_secs(5),
+        shutdown_timeout: Duration::from_secs(5),
     };
     let shutdown = CancellationToken::new();
     let mut dispatchers = Vec::new();

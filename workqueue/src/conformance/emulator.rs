@@ -35,6 +35,11 @@ impl Drop for Emulator {
 }
 
 impl Emulator {
+    /// The emulator's process id (to stop it with a signal, as storage that no longer answers).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The emulator's binary: `$FAKE_GCS_SERVER`, else the one in the repository's `.venv`
     /// (where `scripts/test` installs it).
     pub fn binary() -> PathBuf {

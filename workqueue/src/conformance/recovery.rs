@@ -336,7 +336,12 @@ pub async fn capacity_should_hold_the_limit_across_processes(f: Fixture) {
         "the limit is held"
     );
     drop(mine);
-    h.queue.release_capacity().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    assert_eq!(
+        h.queue.release_capacity(deadline).await,
+        0,
+        "every slot given back"
+    );
     h.clock.advance(Duration::from_secs(5));
     let more = peer.start(3, 5).await.unwrap().claims;
     assert_eq!(more.len(), 2, "the slots given back are taken");

@@ -6,12 +6,12 @@ mod run;
 mod trigger;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
-use tokio::time::sleep_until;
+use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{debug, error, info};
+use tracing::{debug, error, info, warn};
 
 use crate::error_chain as chain;
 use crate::queue::{Queue, QueueError};
@@ -30,9 +30,15 @@ pub struct DispatcherConfig {
     pub poll_interval: Duration,
     /// Passes start no closer together than this (the rate limit).
     pub pass_interval: Duration,
-    /// How long shutdown waits for in-flight keys to be handed back.
-    pub shutdown_grace: Duration,
+    /// How long shutdown may take in all: in-flight keys handed back first (for up to three
+    /// quarters of it), then the capacity slots given back; what is not done by then is left
+    /// to lapse.
+    pub shutdown_timeout: Duration,
 }
+
+/// The default [`DispatcherConfig::shutdown_timeout`]: inside the 10 s Cloud Run gives a
+/// container between SIGTERM and SIGKILL.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(8);
 
 impl Default for DispatcherConfig {
     fn default() -> Self {
@@ -41,7 +47,7 @@ impl Default for DispatcherConfig {
             batch_size: 20,
             poll_interval: Duration::from_secs(10),
             pass_interval: Duration::from_secs(1),
-            shutdown_grace: Duration::from_secs(8),
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
         }
     }
 }
@@ -92,29 +98,44 @@ impl Dispatcher {
             batch = self.config.batch_size,
             "dispatcher started"
         );
-        loop {
+        let timeout = self.config.shutdown_timeout;
+        let deadline = loop {
             tokio::select! {
                 biased;
-                _ = shutdown.cancelled() => break,
+                _ = shutdown.cancelled() => break Instant::now() + timeout,
                 _ = self.trigger.requested() => {}
-                _ = sleep_until(next_wake.into()) => {}
+                _ = sleep_until(next_wake) => {}
             }
             if let Some(last) = last_pass {
                 let earliest = last + self.config.pass_interval;
                 tokio::select! {
                     biased;
-                    _ = shutdown.cancelled() => break,
-                    _ = sleep_until(earliest.into()) => {}
+                    _ = shutdown.cancelled() => break Instant::now() + timeout,
+                    _ = sleep_until(earliest) => {}
                 }
             }
             self.trigger.serve();
             let now = Instant::now();
             last_pass = Some(now);
             next_wake = now + self.config.poll_interval;
-            // A pass is never cut short: dropping it inside a claim would strand the claims it
-            // started until their leases lapse. Every storage call it makes is bounded (the
-            // GCS backend times calls out), and it claims nothing once shutdown begins.
-            match self.pass(&runs, &stop_runs, &shutdown).await {
+            let pass = self.pass(&runs, &stop_runs, &shutdown);
+            tokio::pin!(pass);
+            let outcome = tokio::select! {
+                outcome = &mut pass => outcome,
+                () = shutdown.cancelled() => {
+                    // The pass claims nothing more now. Cut in half, it would strand the claims
+                    // it made until their leases lapse, so it may end while the shutdown can
+                    // spare the time (half of it); storage that does not answer is not waited
+                    // for longer.
+                    let deadline = Instant::now() + timeout;
+                    let spare = deadline - timeout / 2;
+                    if tokio::time::timeout_at(spare, &mut pass).await.is_err() {
+                        warn!("a dispatch pass did not end in time at shutdown: its claims will lapse");
+                    }
+                    break deadline;
+                }
+            };
+            match outcome {
                 Ok(Some(due)) => {
                     let wait = due.duration_since(self.queue.now()).unwrap_or_default();
                     next_wake = next_wake.min(Instant::now() + wait);
@@ -122,22 +143,34 @@ impl Dispatcher {
                 Ok(None) => {}
                 Err(e) => error!(error = %e, chain = %chain(&e), "dispatch pass failed"),
             }
-        }
+        };
+        self.stop(runs, stop_runs, deadline).await;
+    }
+
+    /// Shutdown, bounded whatever the storage does: every run hands its key back at once
+    /// (concurrently, each one write) until three quarters of the timeout have passed; then
+    /// every capacity slot is given back at once until the `deadline`. What is not done by then
+    /// is left, and said in one line: the keys are retried when their leases lapse, the slots
+    /// lapse.
+    async fn stop(&self, runs: TaskTracker, stop_runs: CancellationToken, deadline: Instant) {
+        let timeout = self.config.shutdown_timeout;
         info!(
             in_flight = runs.len(),
             "dispatcher stopping: handing in-flight keys back"
         );
         stop_runs.cancel();
         runs.close();
-        if tokio::time::timeout(self.config.shutdown_grace, runs.wait())
-            .await
-            .is_err()
-        {
-            error!(
-                "in-flight keys were not handed back in time; their leases will lapse and they will be recovered"
+        let _ = tokio::time::timeout_at(deadline - timeout / 4, runs.wait()).await;
+        let keys_left = runs.len();
+        let slots_left = self.queue.release_capacity(deadline).await;
+        if keys_left > 0 || slots_left > 0 {
+            warn!(
+                keys_not_handed_back = keys_left,
+                slots_not_given_back = slots_left,
+                ?timeout,
+                "shutdown ran out of time: the keys will be retried when their leases lapse, the slots will lapse"
             );
         }
-        self.queue.release_capacity().await;
     }
 
     /// One pass: due keys started through [`Queue::start_unless`], their runs spawned.
@@ -174,5 +207,111 @@ impl Dispatcher {
             ));
         }
         Ok(started.view.next_due_at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+    use reconciler::{Action, ReconcileError};
+
+    use super::*;
+    use crate::queue::{KeyStatus, QueueConfig};
+    use crate::storage::{FaultyStorage, Landed, MemoryStorage, Operation, Storage};
+
+    /// Counts its calls and never answers: every run is in flight until shutdown.
+    struct Hang(Arc<AtomicUsize>);
+
+    #[async_trait]
+    impl Reconciler for Hang {
+        async fn reconcile(&self, _key: &str, _priority: i64) -> Result<Action, ReconcileError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            std::future::pending().await
+        }
+    }
+
+    const KEYS: usize = 5;
+    const TIMEOUT: Duration = Duration::from_secs(8);
+
+    /// A dispatcher over `storage` with [`KEYS`] keys in flight (and their slots held),
+    /// and the signal that stops it.
+    async fn running(
+        storage: Arc<dyn Storage>,
+    ) -> (tokio::task::JoinHandle<()>, CancellationToken) {
+        let queue = Queue::new(storage, QueueConfig::default());
+        for n in 0..KEYS {
+            queue
+                .enqueue(&format!("k{n}"), 0, Duration::ZERO)
+                .await
+                .unwrap();
+        }
+        let calls = Arc::new(AtomicUsize::new(0));
+        let config = DispatcherConfig {
+            concurrency: KEYS,
+            batch_size: KEYS,
+            poll_interval: Duration::from_millis(10),
+            pass_interval: Duration::from_millis(1),
+            shutdown_timeout: TIMEOUT,
+        };
+        let dispatcher = Dispatcher::new(queue, Arc::new(Hang(calls.clone())), config);
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(dispatcher.run(shutdown.clone()));
+        for _ in 0..1_000 {
+            if calls.load(Ordering::SeqCst) == KEYS {
+                return (task, shutdown);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the keys did not all start");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_should_end_by_its_timeout_when_the_storage_hangs() {
+        let memory = Arc::new(MemoryStorage::new());
+        let faulty = Arc::new(FaultyStorage::new(memory.clone()));
+        let (task, shutdown) = running(faulty.clone()).await;
+        for operation in [
+            Operation::Get,
+            Operation::Put,
+            Operation::Delete,
+            Operation::List,
+        ] {
+            faulty.fail(operation, "", Landed::Hangs, usize::MAX);
+        }
+        let stopping = Instant::now();
+        shutdown.cancel();
+        tokio::time::timeout(TIMEOUT * 10, task)
+            .await
+            .expect("the dispatcher stopped")
+            .unwrap();
+        assert!(
+            stopping.elapsed() <= TIMEOUT,
+            "stopped after {:?}",
+            stopping.elapsed()
+        );
+        // Nothing handed back, nothing lost: the keys are still in progress, to be recovered
+        // once their leases lapse.
+        let snapshot = Queue::new(memory, QueueConfig::default())
+            .snapshot()
+            .await
+            .unwrap();
+        assert_eq!(snapshot.in_progress.len(), KEYS);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_should_hand_every_key_back_and_give_every_slot_back() {
+        let memory = Arc::new(MemoryStorage::new());
+        let (task, shutdown) = running(memory.clone()).await;
+        shutdown.cancel();
+        task.await.unwrap();
+        let queue = Queue::new(memory.clone(), QueueConfig::default());
+        for n in 0..KEYS {
+            let state = queue.state(&format!("k{n}")).await.unwrap().unwrap();
+            assert_eq!((state.status, state.attempts), (KeyStatus::Queued, 0));
+        }
+        let slots = memory.list(crate::queue::SLOTS, None, 100).await.unwrap();
+        assert!(slots.objects.is_empty(), "{:?}", slots.objects);
     }
 }

@@ -393,12 +393,33 @@ impl Capacity {
         self.delete(idle).await;
     }
 
-    /// Gives back every slot (at shutdown).
-    pub(crate) async fn release_all(&self) {
-        let _acquiring = self.acquiring.lock().await;
-        let _writing = self.writing.lock().await;
+    /// Gives back every slot at shutdown, all at once, until `deadline`; returns how many
+    /// were not given back by then (they lapse with their lease). Not under `writing`: a
+    /// renewal stuck on unreachable storage must not hold the give-back up, and racing one is
+    /// harmless (whichever write lands second fails its precondition: the slot lapses, or the
+    /// renewal revokes runs that are stopping anyway).
+    pub(crate) async fn release_all_by(&self, deadline: tokio::time::Instant) -> usize {
         let held: Vec<(u32, Held)> = std::mem::take(&mut self.slots().held).into_iter().collect();
-        self.delete(held).await;
+        let total = held.len();
+        let mut deletes = tokio::task::JoinSet::new();
+        for (index, held) in held {
+            let storage = self.storage.clone();
+            deletes.spawn(async move { storage.delete(&slot_name(index), held.generation).await });
+        }
+        let mut given_back = 0;
+        let all = async {
+            while let Some(deleted) = deletes.join_next().await {
+                // A slot someone took over is no longer this process's to give back.
+                if matches!(deleted, Ok(Ok(())))
+                    || matches!(&deleted, Ok(Err(e)) if e.is_conflict())
+                {
+                    given_back += 1;
+                }
+            }
+        };
+        // What is not done by the deadline is dropped with the set.
+        let _ = tokio::time::timeout_at(deadline, all).await;
+        total - given_back
     }
 
     async fn delete(&self, slots: Vec<(u32, Held)>) {
@@ -494,7 +515,8 @@ mod tests {
         assert!(b.reserve(1, 3).await.is_empty(), "all three are held");
         drop(held_by_a);
         assert_eq!(a.free(3), 2, "a keeps its slots for its next runs");
-        a.release_all().await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        assert_eq!(a.release_all_by(deadline).await, 0);
         clock.advance(STARVED_RETRY);
         assert_eq!(b.reserve(5, 3).await.len(), 2);
         assert_eq!(b.held(), 3);

@@ -264,9 +264,11 @@ impl Queue {
         &self.inner.capacity
     }
 
-    /// Gives back every capacity slot this process holds (at shutdown, once its runs ended).
-    pub async fn release_capacity(&self) {
-        self.inner.capacity.release_all().await;
+    /// Gives back every capacity slot this process holds (at shutdown, once its runs ended or
+    /// had their time), all at once, until `deadline`; returns how many were not given back by
+    /// then (they lapse with their lease).
+    pub async fn release_capacity(&self, deadline: tokio::time::Instant) -> usize {
+        self.inner.capacity.release_all_by(deadline).await
     }
 
     /// Enqueues `key` at `priority`, due after `delay` (zero: due now), merging into an entry

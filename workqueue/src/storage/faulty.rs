@@ -1,6 +1,6 @@
 //! A wrapper store that injects faults, for proving the queue's race and error paths: an
-//! operation can fail before it reaches the inner store, or reach it and still report a
-//! failure (a timeout on the way back).
+//! operation can fail before it reaches the inner store, reach it and still report a failure
+//! (a timeout on the way back), or never answer.
 
 use std::sync::{Arc, Mutex};
 
@@ -31,6 +31,9 @@ pub enum Landed {
     /// The operation took effect, but its caller sees what a client's own retry of it meets:
     /// a precondition failure for a put, not found for a delete.
     YesThenConflict,
+    /// The operation never answers: storage that cannot be reached, with nothing to time the
+    /// call out (what only a deadline of the caller's ends).
+    Hangs,
 }
 
 #[derive(Debug)]
@@ -101,6 +104,7 @@ impl Storage for FaultyStorage {
     async fn get(&self, name: &str) -> Result<Option<Object>, StorageError> {
         match self.take(Operation::Get, name) {
             None => self.inner.get(name).await,
+            Some(Landed::Hangs) => std::future::pending().await,
             Some(Landed::No) => Err(injected("read", name)),
             Some(Landed::Yes | Landed::YesThenConflict) => {
                 self.inner.get(name).await.and(Err(injected("read", name)))
@@ -116,6 +120,7 @@ impl Storage for FaultyStorage {
     ) -> Result<Generation, StorageError> {
         match self.take(Operation::Put, name) {
             None => self.inner.put(name, metadata, mode).await,
+            Some(Landed::Hangs) => std::future::pending().await,
             Some(Landed::No) => Err(injected("write", name)),
             Some(Landed::Yes) => self
                 .inner
@@ -134,6 +139,7 @@ impl Storage for FaultyStorage {
     async fn delete(&self, name: &str, generation: Generation) -> Result<(), StorageError> {
         match self.take(Operation::Delete, name) {
             None => self.inner.delete(name, generation).await,
+            Some(Landed::Hangs) => std::future::pending().await,
             Some(Landed::No) => Err(injected("delete", name)),
             Some(Landed::Yes) => self
                 .inner
@@ -157,6 +163,7 @@ impl Storage for FaultyStorage {
     ) -> Result<ListPage, StorageError> {
         match self.take(Operation::List, prefix) {
             None => self.inner.list(prefix, page_token, max_results).await,
+            Some(Landed::Hangs) => std::future::pending().await,
             Some(_) => Err(injected("list", prefix)),
         }
     }
