@@ -5,15 +5,12 @@ mod common;
 
 use std::process::Command;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
-use async_trait::async_trait;
 use common::{Proc, eventually, free_addr, http_get, listens_on, serve_reconciler};
 use reconciler::proto::workqueue_service_client::WorkqueueServiceClient;
 use reconciler::proto::{GetKeyStateRequest, ProcessRequest};
-use reconciler::{Action, ReconcileError, Reconciler};
-use workqueue::conformance::Emulator;
+use workqueue::conformance::{Emulator, Hang};
 use workqueue::storage::DirStorage;
 use workqueue::{KeyStatus, Queue, QueueConfig};
 
@@ -357,22 +354,12 @@ async fn one_address_should_serve_http_and_grpc() {
     assert!(!ok && err.contains("the key is empty"), "{err}");
 }
 
-struct Hang(Arc<AtomicUsize>);
-
-#[async_trait]
-impl Reconciler for Hang {
-    async fn reconcile(&self, _key: &str, _priority: i64) -> Result<Action, ReconcileError> {
-        self.0.fetch_add(1, Ordering::SeqCst);
-        std::future::pending().await
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_should_hand_in_flight_keys_back_without_burning_an_attempt() {
     let dir = tempfile::tempdir().unwrap();
-    let calls = Arc::new(AtomicUsize::new(0));
+    let hang = Arc::new(Hang::default());
     let reconciler = free_addr();
-    let serving = serve_reconciler(Hang(calls.clone()), reconciler);
+    let serving = serve_reconciler(hang.clone(), reconciler);
     let (http, grpc) = (free_addr(), free_addr());
     let mut dev = Proc::reconcilers(
         "dev",
@@ -401,7 +388,7 @@ async fn sigterm_should_hand_in_flight_keys_back_without_burning_an_attempt() {
         .await
         .unwrap();
     eventually("the key to start", Duration::from_secs(20), async || {
-        (calls.load(Ordering::SeqCst) == 1).then_some(())
+        (hang.calls() == 1).then_some(())
     })
     .await;
     let before = SystemTime::now();

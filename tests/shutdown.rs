@@ -6,24 +6,11 @@ mod common;
 
 use std::process::Command;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use common::{Proc, TestStorage, eventually, free_addr, http_get, serve_reconciler};
-use reconciler::{Action, ReconcileError, Reconciler};
 use workqueue::client::{Enqueue, RemoteWorkqueue};
-
-/// Counts its calls and never answers: every key stays in flight until shutdown.
-struct Hang(Arc<AtomicUsize>);
-
-#[async_trait]
-impl Reconciler for Hang {
-    async fn reconcile(&self, _key: &str, _priority: i64) -> Result<Action, ReconcileError> {
-        self.0.fetch_add(1, Ordering::SeqCst);
-        std::future::pending().await
-    }
-}
+use workqueue::conformance::Hang;
 
 const KEYS: usize = 20;
 
@@ -40,14 +27,14 @@ fn kill(signal: &str, pid: u32) {
 /// the process, its HTTP address and the emulator's pid (to thaw it).
 async fn dev_with_frozen_storage(
     storage: &TestStorage,
-    calls: &Arc<AtomicUsize>,
     flags: &[&str],
 ) -> (Proc, std::net::SocketAddr, u32) {
+    let hang = Arc::new(Hang::default());
     let TestStorage::Gcs { emulator, .. } = storage else {
         unreachable!("the storage is an emulator's bucket")
     };
     let (http, grpc, reconciler) = (free_addr(), free_addr(), free_addr());
-    let served = serve_reconciler(Hang(calls.clone()), reconciler);
+    let served = serve_reconciler(hang.clone(), reconciler);
     let concurrency = KEYS.to_string();
     let mut args = vec!["--concurrency", &concurrency];
     args.extend(flags);
@@ -60,7 +47,7 @@ async fn dev_with_frozen_storage(
         receiver.enqueue(&key, 100, Duration::ZERO).await.unwrap();
     }
     eventually("every key in flight", Duration::from_secs(60), async || {
-        (calls.load(Ordering::SeqCst) == KEYS).then_some(())
+        (hang.calls() == KEYS).then_some(())
     })
     .await;
     // The reconciler goes on serving (its calls hang) until the test ends: not stopped, as
@@ -70,20 +57,25 @@ async fn dev_with_frozen_storage(
     (dev, http, emulator.pid())
 }
 
-#[tokio::test]
-async fn shutdown_should_end_within_its_timeout_when_the_storage_stops_answering() {
-    let storage = TestStorage::gcs().await;
-    let calls = Arc::new(AtomicUsize::new(0));
-    let timeout = Duration::from_secs(3);
-    let (mut dev, _, emulator) =
-        dev_with_frozen_storage(&storage, &calls, &["--shutdown-timeout", "3s"]).await;
-    let stopping = Instant::now();
+/// Sends SIGTERM to `dev` and waits for it to exit (a minute at most), then thaws the
+/// emulator: the exit status, and how long it took.
+async fn terminate(mut dev: Proc, emulator: u32) -> (std::process::ExitStatus, Duration) {
+    let signalled = Instant::now();
     dev.signal(15);
     let status = tokio::task::spawn_blocking(move || dev.wait_exit(Duration::from_secs(60)))
         .await
         .unwrap();
-    let took = stopping.elapsed();
+    let took = signalled.elapsed();
     kill("-CONT", emulator);
+    (status, took)
+}
+
+#[tokio::test]
+async fn shutdown_should_end_within_its_timeout_when_the_storage_stops_answering() {
+    let storage = TestStorage::gcs().await;
+    let timeout = Duration::from_secs(3);
+    let (dev, _, emulator) = dev_with_frozen_storage(&storage, &["--shutdown-timeout", "3s"]).await;
+    let (status, took) = terminate(dev, emulator).await;
     assert!(
         status.success(),
         "the process stopped by itself, not by the backstop: {status}"
@@ -98,10 +90,9 @@ async fn shutdown_should_end_within_its_timeout_when_the_storage_stops_answering
 #[tokio::test]
 async fn a_second_signal_should_exit_at_once() {
     let storage = TestStorage::gcs().await;
-    let calls = Arc::new(AtomicUsize::new(0));
     // A shutdown that would wait for the frozen storage for most of a minute.
-    let (mut dev, http, emulator) =
-        dev_with_frozen_storage(&storage, &calls, &["--shutdown-timeout", "60s"]).await;
+    let (dev, http, emulator) =
+        dev_with_frozen_storage(&storage, &["--shutdown-timeout", "60s"]).await;
     dev.signal(15);
     // The first signal is taken once the servers stop accepting.
     eventually(
@@ -110,13 +101,7 @@ async fn a_second_signal_should_exit_at_once() {
         async || http_get(http, "/healthz").await.is_none().then_some(()),
     )
     .await;
-    let second = Instant::now();
-    dev.signal(15);
-    let status = tokio::task::spawn_blocking(move || dev.wait_exit(Duration::from_secs(30)))
-        .await
-        .unwrap();
-    let took = second.elapsed();
-    kill("-CONT", emulator);
+    let (status, took) = terminate(dev, emulator).await;
     assert_eq!(
         status.code(),
         Some(128 + 15),

@@ -43,6 +43,28 @@ impl Recorder {
     }
 }
 
+/// A reconciler that never answers, and counts its calls: every key it is given stays in
+/// flight until the dispatcher stops (for shutdown tests).
+#[derive(Debug, Default)]
+pub struct Hang {
+    calls: AtomicUsize,
+}
+
+impl Hang {
+    /// How many calls it has taken.
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl Reconciler for Hang {
+    async fn reconcile(&self, _key: &str, _priority: i64) -> Result<Action, ReconcileError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        std::future::pending().await
+    }
+}
+
 #[async_trait]
 impl Reconciler for Recorder {
     async fn reconcile(&self, key: &str, _priority: i64) -> Result<Action, ReconcileError> {

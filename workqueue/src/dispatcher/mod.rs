@@ -212,25 +212,10 @@ impl Dispatcher {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    use async_trait::async_trait;
-    use reconciler::{Action, ReconcileError};
-
     use super::*;
+    use crate::conformance::Hang;
     use crate::queue::{KeyStatus, QueueConfig};
     use crate::storage::{FaultyStorage, Landed, MemoryStorage, Operation, Storage};
-
-    /// Counts its calls and never answers: every run is in flight until shutdown.
-    struct Hang(Arc<AtomicUsize>);
-
-    #[async_trait]
-    impl Reconciler for Hang {
-        async fn reconcile(&self, _key: &str, _priority: i64) -> Result<Action, ReconcileError> {
-            self.0.fetch_add(1, Ordering::SeqCst);
-            std::future::pending().await
-        }
-    }
 
     const KEYS: usize = 5;
     const TIMEOUT: Duration = Duration::from_secs(8);
@@ -247,7 +232,7 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let calls = Arc::new(AtomicUsize::new(0));
+        let hang = Arc::new(Hang::default());
         let config = DispatcherConfig {
             concurrency: KEYS,
             batch_size: KEYS,
@@ -255,11 +240,11 @@ mod tests {
             pass_interval: Duration::from_millis(1),
             shutdown_timeout: TIMEOUT,
         };
-        let dispatcher = Dispatcher::new(queue, Arc::new(Hang(calls.clone())), config);
+        let dispatcher = Dispatcher::new(queue, hang.clone(), config);
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(dispatcher.run(shutdown.clone()));
         for _ in 0..1_000 {
-            if calls.load(Ordering::SeqCst) == KEYS {
+            if hang.calls() == KEYS {
                 return (task, shutdown);
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
