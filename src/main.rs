@@ -24,10 +24,19 @@ struct Cli {
         long,
         env = "SHUTDOWN_TIMEOUT",
         default_value = "8s",
-        value_parser = args::duration,
+        value_parser = shutdown_timeout,
         global = true
     )]
     shutdown_timeout: Duration,
+}
+
+/// A shutdown timeout: a duration of an hour at most.
+fn shutdown_timeout(text: &str) -> Result<Duration, String> {
+    let timeout = args::duration(text)?;
+    if timeout > Duration::from_secs(3600) {
+        return Err(format!("{text} is over an hour"));
+    }
+    Ok(timeout)
 }
 
 /// How long past the shutdown timeout the process waits for its own parts before it exits
@@ -56,10 +65,22 @@ enum Command {
     Resync(cmd::resync::ResyncArgs),
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     logging::init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("start the Tokio runtime");
+    let code = runtime.block_on(run(cli));
+    // Work that outlived its deadline (a blocking file lock, a DNS lookup on the blocking
+    // pool) must not hold the exit up: the runtime waits for it a moment at most.
+    runtime.shutdown_timeout(SHUTDOWN_BACKSTOP);
+    code
+}
+
+/// Runs the command; its exit code.
+async fn run(cli: Cli) -> std::process::ExitCode {
     let shutdown = CancellationToken::new();
     // Only the commands that watch `shutdown` take the signals over: for the others, Ctrl-C
     // must go on ending the process at once.

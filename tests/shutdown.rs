@@ -80,6 +80,21 @@ async fn shutdown_should_end_within_its_timeout_when_the_storage_stops_answering
         status.success(),
         "the process stopped by itself, not by the backstop: {status}"
     );
+    // No key lost: each is still in progress (or handed back), to be recovered once its lease
+    // lapses.
+    let snapshot = storage.queue().await.snapshot().await.unwrap();
+    let kept: std::collections::HashSet<String> = snapshot
+        .in_progress
+        .iter()
+        .map(|run| run.record.key.clone())
+        .chain(
+            snapshot
+                .queued
+                .iter()
+                .map(|queued| queued.record.key.clone()),
+        )
+        .collect();
+    assert_eq!(kept.len(), KEYS, "{kept:?}");
     // The timeout, and the time a process takes to start stopping and to exit.
     assert!(
         took < timeout + Duration::from_secs(2),

@@ -65,7 +65,7 @@ pub async fn serve(
                 drain_until = Some(tokio::time::Instant::now() + drain);
             }
             () = drained => {
-                warn!(?drain, "requests still open at the shutdown deadline: closing them");
+                warn!(?drain, "requests still open at the shutdown deadline: no longer waiting for them");
                 tasks.abort_all();
                 return Ok(());
             }

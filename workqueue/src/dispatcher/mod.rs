@@ -6,6 +6,7 @@ mod run;
 mod trigger;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use tokio::time::{Instant, sleep_until};
@@ -58,6 +59,8 @@ pub struct Dispatcher {
     reconciler: Arc<dyn Reconciler>,
     config: DispatcherConfig,
     trigger: Trigger,
+    /// Keys whose hand-back at shutdown failed, counted by their runs.
+    not_handed_back: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -78,6 +81,7 @@ impl Dispatcher {
             reconciler,
             config,
             trigger,
+            not_handed_back: Arc::default(),
         }
     }
 
@@ -99,6 +103,7 @@ impl Dispatcher {
             "dispatcher started"
         );
         let timeout = self.config.shutdown_timeout;
+        let mut pass_cut = false;
         let deadline = loop {
             tokio::select! {
                 biased;
@@ -129,9 +134,7 @@ impl Dispatcher {
                     // for longer.
                     let deadline = Instant::now() + timeout;
                     let spare = deadline - timeout / 2;
-                    if tokio::time::timeout_at(spare, &mut pass).await.is_err() {
-                        warn!("a dispatch pass did not end in time at shutdown: its claims will lapse");
-                    }
+                    pass_cut = tokio::time::timeout_at(spare, &mut pass).await.is_err();
                     break deadline;
                 }
             };
@@ -144,15 +147,21 @@ impl Dispatcher {
                 Err(e) => error!(error = %e, chain = %chain(&e), "dispatch pass failed"),
             }
         };
-        self.stop(runs, stop_runs, deadline).await;
+        self.stop(runs, stop_runs, deadline, pass_cut).await;
     }
 
     /// Shutdown, bounded whatever the storage does: every run hands its key back at once
     /// (concurrently, each one write) until three quarters of the timeout have passed; then
     /// every capacity slot is given back at once until the `deadline`. What is not done by then
-    /// is left, and said in one line: the keys are retried when their leases lapse, the slots
-    /// lapse.
-    async fn stop(&self, runs: TaskTracker, stop_runs: CancellationToken, deadline: Instant) {
+    /// (or failed) is left, and said in one line: the keys are retried when their leases lapse,
+    /// the slots lapse, and so do the claims of a pass that was cut short (`pass_cut`).
+    async fn stop(
+        &self,
+        runs: TaskTracker,
+        stop_runs: CancellationToken,
+        deadline: Instant,
+        pass_cut: bool,
+    ) {
         let timeout = self.config.shutdown_timeout;
         info!(
             in_flight = runs.len(),
@@ -161,14 +170,15 @@ impl Dispatcher {
         stop_runs.cancel();
         runs.close();
         let _ = tokio::time::timeout_at(deadline - timeout / 4, runs.wait()).await;
-        let keys_left = runs.len();
+        let keys_left = runs.len() + self.not_handed_back.load(Ordering::SeqCst);
         let slots_left = self.queue.release_capacity(deadline).await;
-        if keys_left > 0 || slots_left > 0 {
+        if keys_left > 0 || slots_left > 0 || pass_cut {
             warn!(
                 keys_not_handed_back = keys_left,
                 slots_not_given_back = slots_left,
+                pass_cut,
                 ?timeout,
-                "shutdown ran out of time: the keys will be retried when their leases lapse, the slots will lapse"
+                "shutdown left work undone: the keys will be retried when their leases lapse, the slots and a cut pass's claims will lapse"
             );
         }
     }
@@ -204,6 +214,7 @@ impl Dispatcher {
                 claim,
                 stop_runs.clone(),
                 self.trigger.clone(),
+                self.not_handed_back.clone(),
             ));
         }
         Ok(started.view.next_due_at)
@@ -220,18 +231,26 @@ mod tests {
     const KEYS: usize = 5;
     const TIMEOUT: Duration = Duration::from_secs(8);
 
-    /// A dispatcher over `storage` with [`KEYS`] keys in flight (and their slots held),
-    /// and the signal that stops it.
+    /// Attempts each key has failed before the test: a hand-back must keep them.
+    const ATTEMPTS: u32 = 2;
+
+    /// A dispatcher over `storage` with [`KEYS`] keys in flight (each failed [`ATTEMPTS`] times
+    /// before, and their slots held), and the signal that stops it.
     async fn running(
         storage: Arc<dyn Storage>,
     ) -> (tokio::task::JoinHandle<()>, CancellationToken) {
-        let queue = Queue::new(storage, QueueConfig::default());
         for n in 0..KEYS {
-            queue
-                .enqueue(&format!("k{n}"), 0, Duration::ZERO)
-                .await
-                .unwrap();
+            let key = format!("k{n}");
+            let entry = crate::entry::QueuedEntry {
+                attempts: ATTEMPTS,
+                ..crate::entry::QueuedEntry::new(&key, 0, None, std::time::UNIX_EPOCH)
+            };
+            let record = crate::entry::KeyRecord::queued(entry).to_metadata();
+            let name = crate::queue::key_name(&key);
+            let create = crate::storage::PutMode::Create;
+            storage.put(&name, &record, create).await.unwrap();
         }
+        let queue = Queue::new(storage, QueueConfig::default());
         let hang = Arc::new(Hang::default());
         let config = DispatcherConfig {
             concurrency: KEYS,
@@ -271,10 +290,12 @@ mod tests {
             .await
             .expect("the dispatcher stopped")
             .unwrap();
+        // It tried (the hand-backs had three quarters of the time, the slots the rest), and
+        // stopped on time.
+        let took = stopping.elapsed();
         assert!(
-            stopping.elapsed() <= TIMEOUT,
-            "stopped after {:?}",
-            stopping.elapsed()
+            took >= TIMEOUT * 3 / 4 && took <= TIMEOUT,
+            "stopped after {took:?}"
         );
         // Nothing handed back, nothing lost: the keys are still in progress, to be recovered
         // once their leases lapse.
@@ -294,7 +315,10 @@ mod tests {
         let queue = Queue::new(memory.clone(), QueueConfig::default());
         for n in 0..KEYS {
             let state = queue.state(&format!("k{n}")).await.unwrap().unwrap();
-            assert_eq!((state.status, state.attempts), (KeyStatus::Queued, 0));
+            assert_eq!(
+                (state.status, state.attempts),
+                (KeyStatus::Queued, ATTEMPTS)
+            );
         }
         let slots = memory.list(crate::queue::SLOTS, None, 100).await.unwrap();
         assert!(slots.objects.is_empty(), "{:?}", slots.objects);

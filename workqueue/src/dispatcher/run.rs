@@ -2,10 +2,11 @@
 //! drop the key according to its answer.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::Trigger;
 use crate::backoff::jitter;
@@ -22,21 +23,26 @@ pub(crate) const MAX_FLOOR: Duration = Duration::from_secs(3600);
 const SHUTDOWN_REQUEUE: Duration = Duration::from_secs(15);
 const SHUTDOWN_JITTER: Duration = Duration::from_secs(30);
 
+/// Runs one claim; at shutdown (`stop`), hands its key back instead, counting in
+/// `not_handed_back` a hand-back that failed (the dispatcher says the count in one line).
 pub(super) async fn run(
     queue: Queue,
     reconciler: Arc<dyn Reconciler>,
     claim: Claim,
     stop: CancellationToken,
     trigger: Trigger,
+    not_handed_back: Arc<AtomicUsize>,
 ) {
     let key = claim.key().to_owned();
     let priority = claim.priority();
     let cancelled = claim.cancelled();
     let started = Instant::now();
+    // Biased: a run started as shutdown began never calls the reconciler.
     let answer = tokio::select! {
-        answer = reconciler.reconcile(&key, priority) => Some(answer),
-        _ = cancelled.cancelled() => None,
+        biased;
         _ = stop.cancelled() => None,
+        _ = cancelled.cancelled() => None,
+        answer = reconciler.reconcile(&key, priority) => Some(answer),
     };
     queue.metrics().observe_process(priority, started.elapsed());
     match answer {
@@ -46,7 +52,16 @@ pub(super) async fn run(
         // still this run's, so it goes back without counting an attempt.
         None => {
             let delay = SHUTDOWN_REQUEUE + jitter(SHUTDOWN_JITTER, &mut rand::rng());
-            report(&key, "hand back", claim.release(delay).await);
+            let released = claim.release(delay).await;
+            match released {
+                Err(e) if stop.is_cancelled() => {
+                    not_handed_back.fetch_add(1, Ordering::SeqCst);
+                    debug!(%key, error = %chain(&e), "could not hand the key back at shutdown");
+                }
+                released => {
+                    report(&key, "hand back", released);
+                }
+            }
         }
     }
     trigger.pass_again();

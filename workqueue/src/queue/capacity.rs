@@ -37,7 +37,7 @@ use tracing::{error, warn};
 
 use super::{QueueError, SLOTS, lease_margin};
 use crate::clock::{Clock, from_millis, to_millis};
-use crate::storage::{Generation, Metadata, PutMode, Storage, list_all};
+use crate::storage::{Generation, Metadata, PutMode, Storage, StorageError, list_all};
 
 /// After finding every slot taken, a process looks again no sooner than this.
 const STARVED_RETRY: Duration = Duration::from_secs(2);
@@ -80,6 +80,8 @@ struct Slots {
     starved_until: Option<SystemTime>,
     /// When a permit was last handed out.
     last_used: Option<SystemTime>,
+    /// Set when every slot is being given back at shutdown: renewals stop writing.
+    closing: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -129,6 +131,7 @@ impl Capacity {
                 heartbeat: false,
                 starved_until: None,
                 last_used: None,
+                closing: false,
             }),
             acquiring: tokio::sync::Mutex::new(()),
             writing: tokio::sync::Mutex::new(()),
@@ -290,6 +293,10 @@ impl Capacity {
         // Slots are given back only under `writing`, which the caller holds: every slot due
         // stays held while this runs (unless a revocation here ends it).
         for (index, held) in due {
+            // Every slot is being given back (shutdown): nothing more to renew.
+            if self.slots().closing {
+                return landed;
+            }
             let earliest = self.slots().held.values().map(|h| h.lease_expires).min();
             let deadline = earliest.unwrap_or(held.lease_expires) - lease_margin(self.lease);
             let now = self.clock.now();
@@ -313,6 +320,8 @@ impl Capacity {
                         };
                     }
                 }
+                // Given back under this renewal at shutdown: nothing is wrong.
+                Ok(Err(e)) if e.is_conflict() && self.slots().closing => return false,
                 Ok(Err(e)) if e.is_conflict() => {
                     error!(
                         slot = index,
@@ -399,7 +408,11 @@ impl Capacity {
     /// harmless (whichever write lands second fails its precondition: the slot lapses, or the
     /// renewal revokes runs that are stopping anyway).
     pub(crate) async fn release_all_by(&self, deadline: tokio::time::Instant) -> usize {
-        let held: Vec<(u32, Held)> = std::mem::take(&mut self.slots().held).into_iter().collect();
+        let held: Vec<(u32, Held)> = {
+            let mut slots = self.slots();
+            slots.closing = true;
+            std::mem::take(&mut slots.held).into_iter().collect()
+        };
         let total = held.len();
         let mut deletes = tokio::task::JoinSet::new();
         for (index, held) in held {
@@ -409,10 +422,9 @@ impl Capacity {
         let mut given_back = 0;
         let all = async {
             while let Some(deleted) = deletes.join_next().await {
-                // A slot someone took over is no longer this process's to give back.
-                if matches!(deleted, Ok(Ok(())))
-                    || matches!(&deleted, Ok(Err(e)) if e.is_conflict())
-                {
+                // Gone either way; a precondition failure (a renewal that was already writing
+                // landed first) leaves the slot to lapse.
+                if matches!(deleted, Ok(Ok(()) | Err(StorageError::NotFound { .. }))) {
                     given_back += 1;
                 }
             }

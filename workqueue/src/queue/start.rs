@@ -46,8 +46,9 @@ impl Queue {
             .await
     }
 
-    /// [`Queue::start`], claiming nothing if `shutdown` fired while the pass was read (a pass
-    /// itself is never cut short: every storage call in it is bounded).
+    /// [`Queue::start`], claiming nothing if `shutdown` fired while the pass was read. (The
+    /// dispatcher lets a start in progress at shutdown end within a bound; one cut short leaves
+    /// its claims to lapse and be recovered.)
     pub async fn start_unless(
         &self,
         concurrency: usize,
