@@ -12,8 +12,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 /// Serves `http` and `grpc` (an axum router made from tonic routes) until `shutdown` fires,
-/// then lets open requests finish for up to `drain` and closes what is left. Binding happens
-/// before this returns its future's first poll result, so a busy port is an immediate error.
+/// then lets open requests finish for up to `drain` and stops waiting for what is left (it
+/// ends with the process). Binding happens before this returns its future's first poll
+/// result, so a busy port is an immediate error.
 pub async fn serve(
     http: Option<(SocketAddr, Router)>,
     grpc: Option<(SocketAddr, Router)>,
