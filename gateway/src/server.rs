@@ -136,22 +136,27 @@ impl Refused {
         }
     }
 
-    /// What the sender is told: why its request is wrong (with the causes), or that it may
-    /// retry; a service's failure (addresses, a peer's answer) is logged instead.
-    fn message(&self) -> String {
+    /// Logs what the sender is not told: a service's failure (addresses, a peer's answer), a
+    /// deadline passed, a delivery refused for its signature.
+    fn log(&self) {
         match self {
             Self::Unavailable { event, source } => {
                 warn!(%event, error = %error_chain(source), "failed to handle an event");
+            }
+            Self::Deadline { event } => warn!(%event, "handling an event took too long"),
+            Self::Signature(e) => warn!(error = %e, "refused a webhook delivery"),
+            _ => {}
+        }
+    }
+
+    /// What the sender is told: why its request is wrong (with the causes), or that it may
+    /// retry.
+    fn message(&self) -> String {
+        match self {
+            Self::Unavailable { .. } => {
                 "a service the gateway needs is unavailable; retry later".to_owned()
             }
-            Self::Deadline { event } => {
-                warn!(%event, "handling an event took too long");
-                self.to_string()
-            }
-            Self::Signature(e) => {
-                warn!(error = %e, "refused a webhook delivery");
-                e.to_string()
-            }
+            Self::Deadline { .. } | Self::Signature(_) => self.to_string(),
             Self::EveryKey(refused) => refused
                 .iter()
                 .map(|e| error_chain(e))
@@ -171,14 +176,17 @@ fn outcome(result: &Result<Accepted, Refused>) -> Outcome {
     }
 }
 
-/// The answer: an empty 202 for a request taken, else the refusal's status and message.
+/// The answer: an empty 202 for a request taken, else the refusal's status and message (and
+/// its log line).
 fn respond(result: Result<Accepted, Refused>) -> Response {
-    match result {
-        Ok(_) => StatusCode::ACCEPTED.into_response(),
-        Err(refused) => match refused.message() {
-            message if message.is_empty() => refused.status().into_response(),
-            message => (refused.status(), format!("{message}\n")).into_response(),
-        },
+    let refused = match result {
+        Ok(_) => return StatusCode::ACCEPTED.into_response(),
+        Err(refused) => refused,
+    };
+    refused.log();
+    match refused.message() {
+        message if message.is_empty() => refused.status().into_response(),
+        message => (refused.status(), format!("{message}\n")).into_response(),
     }
 }
 

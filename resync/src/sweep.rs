@@ -246,10 +246,7 @@ impl Sweep {
     /// as GitHub spells it (as the gateway's keys are, whatever case `--repository` has).
     async fn list(&self, report: &mut SweepReport) -> Result<BTreeSet<String>, GitHubError> {
         let info = self.github.repository(&self.repository).await?;
-        let keyed = info.repository().map_err(|e| GitHubError::Setup {
-            what: format!("GitHub named the repository {:?}", info.full_name),
-            source: Some(Box::new(e)),
-        })?;
+        let keyed = info.repository()?;
         report.branch = info.default_branch;
         report.commit = self
             .github

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use http::StatusCode;
 
+use crate::key::InvalidRepository;
+
 /// A GitHub API failure; the message names the call, and the sources say why.
 #[derive(Debug, thiserror::Error)]
 pub enum GitHubError {
@@ -73,6 +75,9 @@ pub enum GitHubError {
         #[source]
         source: serde_json::Error,
     },
+    /// The API named a repository no key can be made in.
+    #[error("GitHub's answer names a repository no key can be made in")]
+    Unkeyable(#[source] InvalidRepository),
     /// A value that must be a commit SHA is not one.
     #[error("{0:?} is not a commit SHA")]
     NotASha(String),
@@ -115,6 +120,7 @@ impl GitHubError {
             Self::During { source, .. } => source.is_transient(),
             Self::Setup { .. }
             | Self::Unexpected { .. }
+            | Self::Unkeyable(_)
             | Self::NotASha(_)
             | Self::TreeCut { .. }
             | Self::TooManyDirectories { .. } => false,

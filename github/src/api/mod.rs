@@ -17,7 +17,7 @@ use std::time::Duration;
 use octocrab::Octocrab;
 use serde::Deserialize;
 
-use crate::key::{GITHUB_HOST, InvalidRepository, Repository};
+use crate::key::{GITHUB_HOST, Repository};
 
 /// A commit SHA as GitHub writes it (40 hex digits): anything else must not reach a URL.
 pub fn check_sha(sha: &str) -> Result<(), GitHubError> {
@@ -59,11 +59,12 @@ pub struct RepositoryInfo {
 impl RepositoryInfo {
     /// The repository keys are made in: its page's host (GitHub Enterprise's too), or
     /// github.com when the answer gives no page.
-    pub fn repository(&self) -> Result<Repository, InvalidRepository> {
+    pub fn repository(&self) -> Result<Repository, GitHubError> {
         match self.html_url.as_deref().filter(|url| !url.is_empty()) {
             Some(url) => Repository::from_url(url),
             None => Repository::new(GITHUB_HOST, &self.full_name),
         }
+        .map_err(GitHubError::Unkeyable)
     }
 }
 
