@@ -124,3 +124,69 @@ impl<R: Reconciler> WorkqueueService for ReconcilerService<R> {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+
+    use super::*;
+    use crate::LogReconciler;
+    use crate::proto::workqueue_service_client::WorkqueueServiceClient;
+
+    #[tokio::test]
+    async fn serve_should_answer_health_checks_and_calls_on_one_port() {
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let stop = tokio::sync::oneshot::channel::<()>();
+        let served = tokio::spawn(serve(LogReconciler, addr, async {
+            let _ = stop.1.await;
+        }));
+        let url = format!("http://{addr}");
+        let mut channel = None;
+        for _ in 0..100 {
+            if let Ok(connected) = tonic::transport::Endpoint::from_shared(url.clone())
+                .unwrap()
+                .connect()
+                .await
+            {
+                channel = Some(connected);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let channel = channel.expect("the server listens");
+        let health = HealthClient::new(channel.clone())
+            .check(HealthCheckRequest {
+                service: "chainguard.workqueue.WorkqueueService".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(health.status, ServingStatus::Serving as i32);
+        let answer = WorkqueueServiceClient::new(channel.clone())
+            .process(ProcessRequest {
+                key: "k".into(),
+                priority: 1,
+                delay_seconds: 0,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(answer, ProcessResponse::default(), "done");
+        let unknown = HealthClient::new(channel)
+            .check(HealthCheckRequest {
+                service: "no.such.Service".into(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(unknown.code(), tonic::Code::NotFound);
+        stop.0.send(()).unwrap();
+        served.await.unwrap().unwrap();
+    }
+}

@@ -80,7 +80,8 @@ struct Slots {
     starved_until: Option<SystemTime>,
     /// When a permit was last handed out.
     last_used: Option<SystemTime>,
-    /// Set when every slot is being given back at shutdown: renewals stop writing.
+    /// Set when every slot is being given back at shutdown: renewals stop writing. Never
+    /// reset: a process gives all its slots back only as it stops.
     closing: bool,
 }
 
@@ -404,9 +405,10 @@ impl Capacity {
 
     /// Gives back every slot at shutdown, all at once, until `deadline`; returns how many
     /// were not given back by then (they lapse with their lease). Not under `writing`: a
-    /// renewal stuck on unreachable storage must not hold the give-back up, and racing one is
-    /// harmless (whichever write lands second fails its precondition: the slot lapses, or the
-    /// renewal revokes runs that are stopping anyway).
+    /// renewal stuck on unreachable storage must not hold the give-back up. Renewals stop once
+    /// `closing` is set; one already writing either lands first (the delete then fails its
+    /// precondition and the slot lapses, counted as not given back) or second (it fails its
+    /// own, quietly).
     pub(crate) async fn release_all_by(&self, deadline: tokio::time::Instant) -> usize {
         let held: Vec<(u32, Held)> = {
             let mut slots = self.slots();
