@@ -6,6 +6,7 @@
 //!   type for both; [`Repository`], what keys are made in (its host from the event).
 //! * [`paths`]: [`PathPatterns`], which files become keys, shared by the gateway's path routes
 //!   and the resync.
+//! * [`rate_limit`]: how long an answer asks a client to wait, read one way for every client.
 //! * [`api`] (feature `api`, on by default): [`api::GitHubApi`], calls with retries, rate
 //!   limits waited out, and token or GitHub App auth; trees and default branches.
 
@@ -13,6 +14,7 @@
 pub mod api;
 pub mod key;
 pub mod paths;
+pub mod rate_limit;
 
 pub use key::{GitHubKey, InvalidGitHubKey, InvalidRepository, Repository, Target};
 pub use paths::{PathPatterns, PatternError};

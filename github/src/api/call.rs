@@ -4,13 +4,14 @@
 
 use std::error::Error as _;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 use tracing::warn;
 
 use super::{GitHubApi, GitHubError};
+use crate::rate_limit::rate_limit_wait;
 
 /// The most time one try (the answer's body included) may take: a 100,000-entry tree is some
 /// 15 MB of JSON.
@@ -20,9 +21,6 @@ pub(super) const CALL_TIMEOUT: Duration = Duration::from_secs(120);
 /// stalled call); the waits between them grow by [`TRANSIENT_WAIT`] each: 1 s, then 2 s.
 const TRANSIENT_TRIES: u32 = 3;
 const TRANSIENT_WAIT: Duration = Duration::from_secs(1);
-
-/// How long GitHub asks a client to wait after a secondary rate limit that gives no hint.
-const SECONDARY_LIMIT_WAIT: Duration = Duration::from_secs(60);
 
 /// What one try got: the status, the headers and the body.
 struct Answer {
@@ -139,41 +137,13 @@ impl GitHubApi {
     }
 }
 
-/// How long a GitHub answer asks to wait before calling again, if it is a rate limit.
-fn rate_limit_wait(
-    status: StatusCode,
-    headers: &HeaderMap,
-    body: &str,
-    now: SystemTime,
-) -> Option<Duration> {
-    if status != StatusCode::FORBIDDEN && status != StatusCode::TOO_MANY_REQUESTS {
-        return None;
-    }
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    if let Some(seconds) = header("retry-after").and_then(|v| v.trim().parse::<u64>().ok()) {
-        return Some(Duration::from_secs(seconds.max(1)));
-    }
-    if header("x-ratelimit-remaining") == Some("0")
-        && let Some(reset) = header("x-ratelimit-reset").and_then(|v| v.parse::<u64>().ok())
-    {
-        let now = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-        return Some(Duration::from_secs(reset.saturating_sub(now) + 1));
-    }
-    // A secondary rate limit without a hint (a 429, or a 403 that says so): GitHub asks for
-    // at least a minute. Any other 403 is a refusal.
-    let says_rate_limit = body.to_ascii_lowercase().contains("rate limit");
-    (status == StatusCode::TOO_MANY_REQUESTS || says_rate_limit).then_some(SECONDARY_LIMIT_WAIT)
-}
-
 #[cfg(test)]
 pub(super) mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use axum::response::IntoResponse;
-    use http::HeaderValue;
-
     use super::*;
+    use axum::response::IntoResponse;
 
     /// Serves `router` on a loopback port; a client of it.
     pub(in super::super) async fn api_of(router: axum::Router) -> GitHubApi {
@@ -211,44 +181,6 @@ pub(super) mod tests {
     fn chain(error: &dyn std::error::Error) -> String {
         let causes = std::iter::successors(Some(error), |e| (*e).source());
         causes.map(|e| e.to_string()).collect::<Vec<_>>().join(": ")
-    }
-
-    #[test]
-    fn rate_limit_wait_should_read_githubs_hints() {
-        let now = UNIX_EPOCH + Duration::from_secs(1_000);
-        let headers = |pairs: &[(&'static str, &'static str)]| {
-            let mut h = HeaderMap::new();
-            for (n, v) in pairs {
-                h.insert(*n, HeaderValue::from_static(v));
-            }
-            h
-        };
-        let forbidden = StatusCode::FORBIDDEN;
-        let wait = |status, headers: &HeaderMap, body| rate_limit_wait(status, headers, body, now);
-        assert_eq!(
-            wait(forbidden, &headers(&[("retry-after", "7")]), ""),
-            Some(Duration::from_secs(7))
-        );
-        let exhausted = headers(&[
-            ("x-ratelimit-remaining", "0"),
-            ("x-ratelimit-reset", "1030"),
-        ]);
-        assert_eq!(
-            wait(forbidden, &exhausted, ""),
-            Some(Duration::from_secs(31))
-        );
-        let refused = r#"{"message":"Resource not accessible by integration"}"#;
-        assert_eq!(wait(forbidden, &headers(&[]), refused), None, "a plain 403");
-        let secondary = r#"{"message":"You have exceeded a secondary rate limit."}"#;
-        assert_eq!(
-            wait(forbidden, &headers(&[]), secondary),
-            Some(SECONDARY_LIMIT_WAIT)
-        );
-        assert_eq!(
-            wait(StatusCode::TOO_MANY_REQUESTS, &headers(&[]), ""),
-            Some(SECONDARY_LIMIT_WAIT)
-        );
-        assert_eq!(wait(StatusCode::NOT_FOUND, &exhausted, secondary), None);
     }
 
     #[tokio::test]
