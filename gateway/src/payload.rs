@@ -70,6 +70,7 @@ pub(crate) struct Issue {
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct CheckRun<'a> {
+    pub id: u64,
     #[serde(default)]
     pub pull_requests: Vec<PullRequestRef>,
     #[serde(borrow, default)]

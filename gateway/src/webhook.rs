@@ -146,6 +146,13 @@ pub(crate) fn extensions_of(event: &str, payload: &Payload<'_>) -> Vec<(String, 
         }
         (None, None) => {}
     }
+    // A check run's own key: a route for re-run requests (`check_run`, action `rerequested`)
+    // sends it to the reconciler that made the run.
+    if let Some(run) = payload.check_run.as_ref().filter(|_| event == "check_run")
+        && let Some(url) = key(Target::CheckRun(run.id))
+    {
+        add("checkrunurl", url);
+    }
     let head_branch = match event {
         "check_suite" => payload
             .check_suite

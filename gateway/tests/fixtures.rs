@@ -207,6 +207,7 @@ async fn every_fixture_should_yield_exactly_its_keys_and_extensions() {
                     "action",
                     "pullrequesturl",
                     "issueurl",
+                    "checkrunurl",
                     "headbranch",
                     "merged",
                 ];

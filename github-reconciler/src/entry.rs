@@ -78,7 +78,8 @@ pub async fn run<R: GitHubReconciler>(make: impl FnOnce(&Setup) -> R) -> ExitCod
             return ExitCode::from(2);
         }
     };
-    let reconciler = GitHub::new(make(&setup), setup.clients.clone());
+    let reconciler =
+        GitHub::new(make(&setup), setup.clients.clone()).with_identity(setup.identity.clone());
     if local {
         return run_once(&reconciler, &keys).await;
     }

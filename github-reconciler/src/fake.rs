@@ -13,7 +13,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post};
+use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 /// A write the fake received.
@@ -101,7 +101,10 @@ impl FakeGitHub {
             )
             .route("/repos/{owner}/{repo}/contents/{*path}", get(contents))
             .route("/repos/{owner}/{repo}/check-runs", post(create_run))
-            .route("/repos/{owner}/{repo}/check-runs/{id}", patch(update_run))
+            .route(
+                "/repos/{owner}/{repo}/check-runs/{id}",
+                get(get_run).patch(update_run),
+            )
             .layer(axum::middleware::from_fn_with_state(self.clone(), gate))
             .with_state(self.clone())
     }
@@ -392,6 +395,30 @@ async fn create_run(
     let answer = run_json(&run);
     data.runs.push(run);
     (StatusCode::CREATED, answer.to_string()).into_response()
+}
+
+/// A check run, with the open pull requests whose head is its commit (as GitHub lists them).
+async fn get_run(
+    State(fake): State<FakeGitHub>,
+    Path((owner, repo, id)): Path<(String, String, u64)>,
+    headers: HeaderMap,
+) -> Response {
+    let repo = format!("{owner}/{repo}");
+    let data = fake.lock();
+    let Some(run) = data.runs.iter().find(|r| r.id == id && r.repo == repo) else {
+        drop(data);
+        return not_found(&fake);
+    };
+    let mut answer = run_json(run);
+    let pulls: Vec<Value> = data
+        .pulls
+        .iter()
+        .filter(|((r, _), pr)| *r == repo && pr["head"]["sha"] == run.head_sha.as_str())
+        .map(|((_, number), _)| json!({"number": number}))
+        .collect();
+    answer["pull_requests"] = Value::Array(pulls);
+    drop(data);
+    read(&fake, &headers, answer.to_string(), "application/json")
 }
 
 async fn update_run(

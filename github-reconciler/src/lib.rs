@@ -34,7 +34,8 @@
 //! * [`Clients`], [`GitHubClient`]: a client per org/repo; conditional requests (`etag`);
 //!   typed reads of pull requests, commits and files (`resources`).
 //! * [`Auth`]: tokens from `GITHUB_TOKEN`, a GitHub App (`app`) or Octo STS (`octo_sts`).
-//! * [`StatusManager`] (`status`, `marker`): the observed state kept in a Check Run.
+//! * [`StatusManager`] (`status`, `marker`): the observed state kept in a Check Run; re-run
+//!   requests reset it (`rerun`).
 
 mod app;
 mod auth;
@@ -48,6 +49,7 @@ pub mod fake;
 mod marker;
 mod octo_sts;
 mod reconcile;
+mod rerun;
 mod resources;
 mod status;
 mod token;

@@ -5,12 +5,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use reconciler::{Action, GitHubKey, ReconcileError, Reconciler};
+use reconciler::{Action, GitHubKey, ReconcileError, Reconciler, Target};
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::client::GitHubClient;
 use crate::clients::Clients;
 use crate::error::Error;
+use crate::rerun::rerun;
 
 /// The longest a rate limit snoozes a key: GitHub's primary limits reset within the hour.
 pub const DEFAULT_MAX_SNOOZE: Duration = Duration::from_secs(60 * 60);
@@ -44,12 +45,16 @@ pub trait GitHubReconciler: Send + Sync + 'static {
 /// | [`Error::NoRetry`] | dropped |
 /// | any other error | retried with backoff |
 ///
+/// A check-run key (a re-run request) is handled here, not by the reconciler: see
+/// [`GitHub::with_identity`].
+///
 /// Each reconcile logs one line with the key, the SHA ([`record_sha`]) and the outcome.
 #[derive(Debug)]
 pub struct GitHub<R> {
     reconciler: R,
     clients: Arc<Clients>,
     max_snooze: Duration,
+    identity: Option<String>,
 }
 
 impl<R: GitHubReconciler> GitHub<R> {
@@ -59,6 +64,17 @@ impl<R: GitHubReconciler> GitHub<R> {
             reconciler,
             clients,
             max_snooze: DEFAULT_MAX_SNOOZE,
+            identity: None,
+        }
+    }
+
+    /// The same, answering check-run keys (re-run requests) for runs named `identity` or
+    /// `identity (path)`: each gets a fresh queued run and its resources are enqueued again
+    /// (`rerun`). Without an identity, check-run keys are dropped.
+    pub fn with_identity(self, identity: impl Into<String>) -> Self {
+        Self {
+            identity: Some(identity.into()),
+            ..self
         }
     }
 
@@ -88,7 +104,15 @@ impl<R: GitHubReconciler> Reconciler for GitHub<R> {
         let span = info_span!("reconcile", key);
         let (result, sha) = SHA
             .scope(RefCell::new(None), async {
-                let result = self.reconciler.reconcile(&parsed, &client).await;
+                let result = match (&parsed.target, &self.identity) {
+                    (Target::CheckRun(id), Some(identity)) => {
+                        rerun(identity, &parsed, *id, &client).await
+                    }
+                    (Target::CheckRun(_), None) => Err(Error::no_retry(
+                        "a check-run key, and this reconciler has no identity to own runs by",
+                    )),
+                    _ => self.reconciler.reconcile(&parsed, &client).await,
+                };
                 (result, SHA.with(|cell| cell.borrow_mut().take()))
             })
             .instrument(span)

@@ -232,8 +232,8 @@ impl<T: Details> StatusManager<T> {
             Target::Blob { path, .. } | Target::Tree { path, .. } => {
                 Ok(format!("{} ({path})", self.identity))
             }
-            Target::Issue(_) => Err(Error::no_retry(format!(
-                "the status manager reports on commits; {key} is an issue"
+            Target::Issue(_) | Target::CheckRun(_) => Err(Error::no_retry(format!(
+                "the status manager reports on pull requests and paths; {key} is neither"
             ))),
         }
     }
@@ -352,19 +352,11 @@ impl<T: Details> Session<'_, T> {
     }
 
     /// Answers a re-run request: a fresh queued run without a marker, so nothing is observed
-    /// and the next reconcile of this commit does the work again. One write.
+    /// and the next reconcile of this commit does the work again. One write. (A check-run
+    /// key does this by itself: see [`crate::GitHub::with_identity`].)
     pub async fn reset(&mut self) -> Result<(), Error> {
         self.writable()?;
-        let write = RunWrite {
-            name: &self.name,
-            head_sha: None,
-            status: RunStatus::Queued,
-            conclusion: None,
-            details_url: self.details_url(),
-            output: None,
-        };
-        // Always a new run: a completed one cannot be moved back to queued.
-        let fresh = self.write(write, None).await?;
+        let fresh = queue_fresh_run(self.client, self.key, &self.name, &self.sha).await?;
         self.run = Some(fresh);
         self.observed = None;
         Ok(())
@@ -412,6 +404,27 @@ impl<T: Details> Session<'_, T> {
             }
         }
     }
+}
+
+/// Creates a queued run `name` on commit `sha` of `key`'s repository, with no marker: always a
+/// new run, since a completed one cannot be moved back. The new run's id.
+pub(crate) async fn queue_fresh_run(
+    client: &GitHubClient,
+    key: &GitHubKey,
+    name: &str,
+    sha: &str,
+) -> Result<u64, Error> {
+    let write = RunWrite {
+        name,
+        head_sha: Some(sha),
+        status: RunStatus::Queued,
+        conclusion: None,
+        details_url: None,
+        output: None,
+    };
+    let path = format!("/repos/{}/{}/check-runs", seg(&key.owner), seg(&key.repo));
+    let written: Written = client.post_json(&path, &write).await?;
+    Ok(written.id)
 }
 
 /// The Cloud Logging query for `service`'s lines about `key` at `sha` (the reconcile's own

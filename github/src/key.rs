@@ -2,7 +2,8 @@
 //! parses them for reconcilers, so every part names a resource the same way.
 //!
 //! A key is the resource's page: `https://<host>/<owner>/<repo>/pull/<n>`, `/issues/<n>`,
-//! `/blob/<ref>/<path>` (a file) or `/tree/<ref>/<path>` (a directory). The host is always
+//! `/blob/<ref>/<path>` (a file), `/tree/<ref>/<path>` (a directory) or `/runs/<id>` (a check
+//! run: what a re-run request names). The host is always
 //! the one the event or the API named, so keys made on GitHub Enterprise name its host. The
 //! reference framework also writes keys without the scheme (`github.com/org/repo/pull/1`);
 //! those parse too, and print back with `https://`.
@@ -34,6 +35,8 @@ pub enum Target {
         /// The directory's path (empty for the root).
         path: String,
     },
+    /// `/runs/<id>`: a check run (a re-run request names one).
+    CheckRun(u64),
 }
 
 /// A repository on a GitHub host: what keys are made in.
@@ -63,7 +66,7 @@ pub struct GitHubKey {
 /// A key that is not a GitHub resource this parser knows.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "{key:?} is not a GitHub key ([https://]HOST/OWNER/REPO/pull/N, /issues/N, /blob/REF/PATH or /tree/REF/PATH): {reason}"
+    "{key:?} is not a GitHub key ([https://]HOST/OWNER/REPO/pull/N, /issues/N, /blob/REF/PATH, /tree/REF/PATH or /runs/ID): {reason}"
 )]
 pub struct InvalidGitHubKey {
     key: String,
@@ -191,7 +194,7 @@ impl FromStr for GitHubKey {
         let host = next("the host is missing")?.to_owned();
         let owner = next("the owner is missing")?.to_owned();
         let repo = next("the repository is missing")?.to_owned();
-        let kind = next("the kind (pull, issues, blob, tree) is missing")?;
+        let kind = next("the kind (pull, issues, blob, tree, runs) is missing")?;
         let tail = parts.next().unwrap_or("");
         let number = |tail: &str| {
             tail.parse::<u64>()
@@ -200,6 +203,7 @@ impl FromStr for GitHubKey {
         let target = match kind {
             "pull" => Target::PullRequest(number(tail)?),
             "issues" => Target::Issue(number(tail)?),
+            "runs" => Target::CheckRun(number(tail)?),
             "blob" | "tree" => {
                 let (git_ref, path) = tail.split_once('/').unwrap_or((tail, ""));
                 if git_ref.is_empty() {
@@ -215,7 +219,7 @@ impl FromStr for GitHubKey {
                     Target::Tree { git_ref, path }
                 }
             }
-            _ => return Err(invalid("the kind is not pull, issues, blob or tree")),
+            _ => return Err(invalid("the kind is not pull, issues, blob, tree or runs")),
         };
         Ok(Self {
             host,
@@ -239,6 +243,7 @@ impl fmt::Display for GitHubKey {
         match target {
             Target::PullRequest(n) => write!(f, "pull/{n}"),
             Target::Issue(n) => write!(f, "issues/{n}"),
+            Target::CheckRun(id) => write!(f, "runs/{id}"),
             Target::Blob { git_ref, path } => write!(f, "blob/{git_ref}/{path}"),
             Target::Tree { git_ref, path } if path.is_empty() => write!(f, "tree/{git_ref}"),
             Target::Tree { git_ref, path } => write!(f, "tree/{git_ref}/{path}"),
@@ -255,6 +260,7 @@ mod tests {
         let cases = [
             ("https://github.com/o/r/pull/12", Target::PullRequest(12)),
             ("https://github.com/o/r/issues/7", Target::Issue(7)),
+            ("https://github.com/o/r/runs/42", Target::CheckRun(42)),
             (
                 "https://github.com/o/r/blob/main/a/b/c.yaml",
                 Target::Blob {
