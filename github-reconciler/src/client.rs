@@ -103,6 +103,11 @@ impl GitHubClient {
         }
     }
 
+    /// Whether it remembers answers by ETag (conditional requests).
+    pub fn is_conditional(&self) -> bool {
+        self.inner.etags.is_some()
+    }
+
     /// The scope its tokens are for.
     pub fn scope(&self) -> &Scope {
         &self.inner.scope

@@ -275,6 +275,7 @@ impl<T: Details> StatusManager<T> {
             sha: sha.to_owned(),
             name,
             run: newest.map(|run| run.id),
+            listing: path,
             observed,
         })
     }
@@ -290,6 +291,8 @@ pub struct Session<'a, T> {
     name: String,
     /// The newest run of that name on the commit, if any.
     run: Option<u64>,
+    /// The route the session's runs were listed at.
+    listing: String,
     observed: Option<Status<T>>,
 }
 
@@ -312,7 +315,8 @@ impl<T: Details> Session<'_, T> {
         &self.sha
     }
 
-    /// Sets the status: one write, updating the run found or creating one on the commit.
+    /// Sets the status: one write, updating the run found or creating one on the commit
+    /// (and, with conditional requests on, one read after it: see `remember_listing`).
     pub async fn set(&mut self, status: Status<T>) -> Result<(), Error> {
         self.writable()?;
         let marker = marker::encode(&status).map_err(|source| Error::Decode {
@@ -348,7 +352,23 @@ impl<T: Details> Session<'_, T> {
         };
         self.run = Some(self.write(write, self.run).await?);
         self.observed = Some(status);
+        self.remember_listing().await;
         Ok(())
+    }
+
+    /// With conditional requests on, lists the runs again after a write: one read that makes
+    /// the listing's remembered answer the one with this write in it, so every later
+    /// reconcile of this commit is answered 304 rather than in full (a 304 does not count
+    /// against the rate limit). Best effort: a failure only costs that saving.
+    async fn remember_listing(&self) {
+        if self.client.is_conditional()
+            && let Err(e) = self
+                .client
+                .get_bytes(&self.listing, crate::client::JSON)
+                .await
+        {
+            tracing::debug!(error = %e, "failed to list the check runs again after a write");
+        }
     }
 
     /// Answers a re-run request: a fresh queued run without a marker, so nothing is observed
