@@ -131,15 +131,7 @@ impl GitHubClient {
         path: &str,
         body: &B,
     ) -> Result<T, Error> {
-        let body = serde_json::to_vec(body).map_err(|source| Error::Decode {
-            method: "POST",
-            path: path.to_owned(),
-            source,
-        })?;
-        let answer = self
-            .call(reqwest::Method::POST, path, JSON, Some(body))
-            .await?;
-        decode("POST", path, &answer)
+        self.write_json(reqwest::Method::POST, path, body).await
     }
 
     /// PATCHes `path` with `body` as JSON and parses the JSON answer.
@@ -148,15 +140,23 @@ impl GitHubClient {
         path: &str,
         body: &B,
     ) -> Result<T, Error> {
+        self.write_json(reqwest::Method::PATCH, path, body).await
+    }
+
+    async fn write_json<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &B,
+    ) -> Result<T, Error> {
+        let name = method_name(&method);
         let body = serde_json::to_vec(body).map_err(|source| Error::Decode {
-            method: "PATCH",
+            method: name,
             path: path.to_owned(),
             source,
         })?;
-        let answer = self
-            .call(reqwest::Method::PATCH, path, JSON, Some(body))
-            .await?;
-        decode("PATCH", path, &answer)
+        let answer = self.call(method, path, JSON, Some(body)).await?;
+        decode(name, path, &answer)
     }
 
     /// One call: the token of the scope, `If-None-Match` for a remembered GET, and the answer

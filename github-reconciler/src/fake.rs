@@ -327,17 +327,15 @@ fn run_json(run: &CheckRun) -> Value {
     })
 }
 
-/// A write recorded, and its body parsed.
-fn record(fake: &FakeGitHub, method: &Method, uri: &Uri, body: &Bytes) -> Result<Value, Response> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        (StatusCode::BAD_REQUEST, format!("{{\"message\":\"{e}\"}}")).into_response()
-    })?;
+/// A write recorded, and its body parsed; `None` if it is not JSON.
+fn record(fake: &FakeGitHub, method: &Method, uri: &Uri, body: &Bytes) -> Option<Value> {
+    let value: Value = serde_json::from_slice(body).ok()?;
     fake.lock().writes.push(Write {
         method: method.to_string(),
         path: uri.path().to_owned(),
         body: value.clone(),
     });
-    Ok(value)
+    Some(value)
 }
 
 /// Applies a write's fields to a run.
@@ -371,9 +369,12 @@ async fn create_run(
     uri: Uri,
     body: Bytes,
 ) -> Response {
-    let body = match record(&fake, &method, &uri, &body) {
-        Ok(body) => body,
-        Err(refused) => return refused,
+    let Some(body) = record(&fake, &method, &uri, &body) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            r#"{"message":"the body is not JSON"}"#,
+        )
+            .into_response();
     };
     let (Some(name), Some(sha)) = (body["name"].as_str(), body["head_sha"].as_str()) else {
         let message = r#"{"message":"name and head_sha are required"}"#;
@@ -428,9 +429,12 @@ async fn update_run(
     uri: Uri,
     body: Bytes,
 ) -> Response {
-    let body = match record(&fake, &method, &uri, &body) {
-        Ok(body) => body,
-        Err(refused) => return refused,
+    let Some(body) = record(&fake, &method, &uri, &body) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            r#"{"message":"the body is not JSON"}"#,
+        )
+            .into_response();
     };
     let mut data = fake.lock();
     let Some(run) = data.runs.iter_mut().find(|r| r.id == id) else {

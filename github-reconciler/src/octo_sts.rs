@@ -37,8 +37,11 @@ pub struct OctoSts {
     http: reqwest::Client,
     reuse_for: Duration,
     /// Per scope, its own lock: an exchange for one repository does not hold up another's.
-    cache: Mutex<HashMap<Scope, Arc<tokio::sync::Mutex<Option<(Token, Instant)>>>>>,
+    cache: Mutex<HashMap<Scope, Arc<Slot>>>,
 }
+
+/// One scope's token and when it was had, behind the lock its exchange holds.
+type Slot = tokio::sync::Mutex<Option<(Token, Instant)>>;
 
 #[derive(Deserialize)]
 struct Exchanged {
