@@ -6,7 +6,6 @@
 //! and (3) hand a rate-limited answer back to the caller with its reset time, to become a
 //! requeue rather than a wait; octocrab's typed calls hide the headers all three need.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -17,6 +16,7 @@ use serde::de::DeserializeOwned;
 use crate::auth::Auth;
 use crate::error::Error;
 use crate::etag::{EtagCache, Remembered};
+use crate::metrics::Metrics;
 use crate::token::Scope;
 
 /// How long one call may take.
@@ -39,26 +39,6 @@ pub struct RequestCounts {
     pub rate_limited: u64,
 }
 
-/// The counters behind [`RequestCounts`], shared by the clients of one [`crate::Clients`].
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    reads: AtomicU64,
-    not_modified: AtomicU64,
-    writes: AtomicU64,
-    rate_limited: AtomicU64,
-}
-
-impl Counters {
-    pub(crate) fn snapshot(&self) -> RequestCounts {
-        RequestCounts {
-            reads: self.reads.load(Ordering::Relaxed),
-            not_modified: self.not_modified.load(Ordering::Relaxed),
-            writes: self.writes.load(Ordering::Relaxed),
-            rate_limited: self.rate_limited.load(Ordering::Relaxed),
-        }
-    }
-}
-
 /// A client of the GitHub API for one scope; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct GitHubClient {
@@ -73,7 +53,7 @@ struct Inner {
     scope: Scope,
     /// Remembered answers, when conditional requests are on.
     etags: Option<Mutex<EtagCache>>,
-    counters: Arc<Counters>,
+    metrics: Arc<Metrics>,
 }
 
 /// GitHub's error body.
@@ -89,7 +69,7 @@ impl GitHubClient {
         auth: Arc<Auth>,
         scope: Scope,
         conditional: bool,
-        counters: Arc<Counters>,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -98,7 +78,7 @@ impl GitHubClient {
                 auth,
                 scope,
                 etags: conditional.then(Mutex::default),
-                counters,
+                metrics,
             }),
         }
     }
@@ -206,16 +186,11 @@ impl GitHubClient {
         let status = response.status();
         let headers = response.headers().clone();
         let answer = response.bytes().await.map_err(failed)?;
-        let counter = if read {
-            &inner.counters.reads
-        } else {
-            &inner.counters.writes
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+        inner.metrics.answered(read);
         if status == StatusCode::NOT_MODIFIED
             && let Some(remembered) = remembered
         {
-            inner.counters.not_modified.fetch_add(1, Ordering::Relaxed);
+            inner.metrics.not_modified();
             return Ok(remembered.body);
         }
         if status.is_success() {
@@ -235,7 +210,7 @@ impl GitHubClient {
         let text = String::from_utf8_lossy(&answer);
         let wait = github::rate_limit::rate_limit_wait(status, &headers, &text, SystemTime::now());
         if let Some(wait) = wait {
-            inner.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+            inner.metrics.rate_limited();
             return Err(Error::RateLimited {
                 method: name,
                 path: path.to_owned(),

@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 use reconciler::GitHubKey;
 
 use crate::auth::{Auth, AuthError};
-use crate::client::{Counters, GitHubClient, RequestCounts};
+use crate::client::{GitHubClient, RequestCounts};
+use crate::metrics::Metrics;
 
 /// The public GitHub API.
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
@@ -18,7 +19,7 @@ pub struct Clients {
     base: String,
     auth: Arc<Auth>,
     conditional: bool,
-    counters: Arc<Counters>,
+    metrics: Arc<Metrics>,
     by_scope: Mutex<HashMap<crate::Scope, GitHubClient>>,
 }
 
@@ -30,7 +31,7 @@ impl Clients {
             base: base.to_owned(),
             auth: Arc::new(auth),
             conditional: true,
-            counters: Arc::default(),
+            metrics: Arc::default(),
             by_scope: Mutex::default(),
         }
     }
@@ -74,7 +75,7 @@ impl Clients {
                     self.auth.clone(),
                     scope,
                     self.conditional,
-                    self.counters.clone(),
+                    self.metrics.clone(),
                 )
             })
             .clone()
@@ -87,6 +88,11 @@ impl Clients {
 
     /// The calls all these clients made so far.
     pub fn counts(&self) -> RequestCounts {
-        self.counters.snapshot()
+        self.metrics.counts()
+    }
+
+    /// Their metrics (GitHub calls, and reconciles by outcome when served by [`crate::GitHub`]).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 }

@@ -1,6 +1,7 @@
 //! The entry point a reconciler's `main` calls: the environment read, JSON logs, the gRPC
-//! service served (with health checks) on `PORT` and drained within 8 s of SIGTERM; or, given
-//! keys on the command line, each reconciled once without a queue.
+//! service served (with health checks) on `PORT` and drained within 8 s of SIGTERM, metrics
+//! on `METRICS_PORT`; or, given keys on the command line, each reconciled once without a
+//! queue.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -12,6 +13,7 @@ use tracing::{error, info, warn};
 
 use crate::auth::AuthError;
 use crate::clients::Clients;
+use crate::metrics::{metrics_addr, serve_metrics};
 use crate::reconcile::{GitHub, GitHubReconciler};
 
 /// How long in-flight reconciles may finish after SIGTERM: inside Cloud Run's 10 s grace.
@@ -90,6 +92,7 @@ pub async fn run<R: GitHubReconciler>(make: impl FnOnce(&Setup) -> R) -> ExitCod
             return ExitCode::from(2);
         }
     };
+    serve_metrics_in_background(&setup);
     match serve(reconciler, addr, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -105,7 +108,8 @@ Without keys: serves the reconciler over gRPC on 0.0.0.0:$PORT (127.0.0.1:8080 w
 With keys (https://github.com/OWNER/REPO/pull/N, ...): reconciles each once, then exits.
 
 Environment: OCTO_IDENTITY (required), GITHUB_API_URL, and GITHUB_TOKEN, or GITHUB_APP_ID with
-GITHUB_APP_PRIVATE_KEY[_FILE], or Octo STS (OCTO_STS_URL, OCTO_STS_SCOPE=repo|org).";
+GITHUB_APP_PRIVATE_KEY[_FILE], or Octo STS (OCTO_STS_URL, OCTO_STS_SCOPE=repo|org).
+Prometheus text on http://localhost:$METRICS_PORT/metrics (default 2112).";
 
 /// Serves `reconciler` on `addr` until `shutdown` completes, then for up to [`DRAIN`] while
 /// in-flight reconciles finish.
@@ -134,6 +138,33 @@ pub async fn serve<R: GitHubReconciler>(
             Ok(())
         }
     }
+}
+
+/// Serves `/metrics` on `METRICS_PORT` (default 2112) while the process lives. Metrics are not
+/// worth failing a reconciler for: a port that cannot be had is a warning.
+fn serve_metrics_in_background(setup: &Setup) {
+    let port = std::env::var("METRICS_PORT").ok().filter(|v| !v.is_empty());
+    let deployed = std::env::var_os("PORT").is_some();
+    let addr = match metrics_addr(port.as_deref(), deployed) {
+        Ok(addr) => addr,
+        Err(e) => {
+            warn!(error = e, "not serving /metrics");
+            return;
+        }
+    };
+    let metrics = setup.clients.metrics().clone();
+    tokio::spawn(async move {
+        let served = match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => {
+                info!(%addr, "serving /metrics");
+                serve_metrics(listener, metrics, std::future::pending()).await
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = served {
+            warn!(%addr, error = %e, "not serving /metrics");
+        }
+    });
 }
 
 /// `0.0.0.0:$PORT` when `PORT` is set (Cloud Run), else `127.0.0.1:8080`.

@@ -31,6 +31,8 @@
 //!   an 8 s drain; keys on the command line run once without a queue.
 //! * [`GitHubReconciler`], [`GitHub`] (`reconcile`): the trait, and what the queue makes of
 //!   its result (a rate limit is a snooze, not a failure).
+//! * [`Metrics`] (`metrics`): GitHub calls, 304s, rate limits and reconciles by outcome, on
+//!   `/metrics` at `METRICS_PORT`.
 //! * [`Clients`], [`GitHubClient`]: a client per org/repo; conditional requests (`etag`);
 //!   typed reads of pull requests, commits and files (`resources`).
 //! * [`Auth`]: tokens from `GITHUB_TOKEN`, a GitHub App (`app`) or Octo STS (`octo_sts`).
@@ -47,6 +49,7 @@ mod etag;
 #[cfg(feature = "fake")]
 pub mod fake;
 mod marker;
+mod metrics;
 mod octo_sts;
 mod reconcile;
 mod rerun;
@@ -60,6 +63,7 @@ pub use client::{GitHubClient, RequestCounts};
 pub use clients::{Clients, DEFAULT_API_URL};
 pub use entry::{DRAIN, Setup, SetupError, run, serve};
 pub use error::Error;
+pub use metrics::{DEFAULT_METRICS_PORT, Metrics, Outcome, serve_metrics};
 pub use octo_sts::{DEFAULT_OCTO_STS_URL, OctoSts};
 pub use reconcile::{DEFAULT_MAX_SNOOZE, GitHub, GitHubReconciler, record_sha};
 pub use reconciler::{Action, GitHubKey, Target};

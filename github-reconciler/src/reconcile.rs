@@ -11,6 +11,7 @@ use tracing::{Instrument, info, info_span, warn};
 use crate::client::GitHubClient;
 use crate::clients::Clients;
 use crate::error::Error;
+use crate::metrics::Outcome;
 use crate::rerun::rerun;
 
 /// The longest a rate limit snoozes a key: GitHub's primary limits reset within the hour.
@@ -96,7 +97,8 @@ impl<R: GitHubReconciler> Reconciler for GitHub<R> {
         let parsed: GitHubKey = match key.parse() {
             Ok(parsed) => parsed,
             Err(e) => {
-                warn!(key, outcome = "dropped", error = %e, "not a GitHub key");
+                self.clients.metrics().reconciled(Outcome::Dropped);
+                warn!(key, outcome = Outcome::Dropped.label(), error = %e, "not a GitHub key");
                 return Err(ReconcileError::no_retry(e.to_string()));
             }
         };
@@ -119,38 +121,32 @@ impl<R: GitHubReconciler> Reconciler for GitHub<R> {
             .await;
         let sha = sha.unwrap_or_default();
         let elapsed_ms = started.elapsed().as_millis() as u64;
+        let outcome = match &result {
+            Ok(_) => Outcome::Done,
+            Err(e) if e.rate_limit().is_some() => Outcome::RateLimited,
+            Err(Error::NoRetry(_)) => Outcome::Dropped,
+            Err(_) => Outcome::Failed,
+        };
+        self.clients.metrics().reconciled(outcome);
+        let outcome = outcome.label();
         match result {
             Ok(action) => {
-                info!(key, sha, outcome = "done", elapsed_ms, requeue = ?action.requeue(), "reconciled");
+                info!(key, sha, outcome, elapsed_ms, requeue = ?action.requeue(), "reconciled");
                 Ok(action)
             }
             Err(e) => match e.rate_limit() {
                 Some(wait) => {
                     let snooze = wait.min(self.max_snooze);
-                    warn!(key, sha, outcome = "rate_limited", elapsed_ms, ?snooze, error = %e, "rate limited: snoozing the key");
+                    warn!(key, sha, outcome, elapsed_ms, ?snooze, error = %e, "rate limited: snoozing the key");
                     Ok(Action::requeue_after(snooze))
                 }
                 None => {
                     let error = reconciler::error_chain(&e);
                     if let Error::NoRetry(message) = e {
-                        warn!(
-                            key,
-                            sha,
-                            outcome = "dropped",
-                            elapsed_ms,
-                            error,
-                            "not retriable"
-                        );
+                        warn!(key, sha, outcome, elapsed_ms, error, "not retriable");
                         Err(ReconcileError::no_retry(message))
                     } else {
-                        warn!(
-                            key,
-                            sha,
-                            outcome = "failed",
-                            elapsed_ms,
-                            error,
-                            "will retry"
-                        );
+                        warn!(key, sha, outcome, elapsed_ms, error, "will retry");
                         Err(ReconcileError::retry(e))
                     }
                 }

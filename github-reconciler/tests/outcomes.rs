@@ -1,6 +1,6 @@
 //! What the queue makes of a GitHub reconcile: a rate limit is a snooze until it lifts, a
 //! server error a retry, a key of an unknown form a drop; and a pull request that 404s reads
-//! as `None`.
+//! as `None`. Each is counted on `/metrics`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use github_reconciler::fake::{FakeGitHub, epoch_in};
 use github_reconciler::{
     Action, Auth, Clients, Error, GitHub, GitHubClient, GitHubKey, GitHubReconciler, Target, Token,
+    serve_metrics,
 };
 use http::StatusCode;
 use reconciler::{ReconcileError, Reconciler, Requeue};
@@ -70,6 +71,25 @@ async fn a_rate_limit_should_snooze_the_key_until_it_lifts_capped() {
             .unwrap(),
         Action::done()
     );
+
+    // Both limits and the three reconciles are on `/metrics`.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let metrics = capped.clients().metrics().clone();
+    tokio::spawn(serve_metrics(listener, metrics, std::future::pending()));
+    let text = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "github_api_rate_limited_total 2",
+        "reconciles_total{outcome=\"rate_limited\"} 2",
+        "reconciles_total{outcome=\"done\"} 1",
+    ] {
+        assert!(text.contains(line), "{line} in {text}");
+    }
 }
 
 #[tokio::test]
