@@ -115,6 +115,11 @@ impl FakeGitHub {
             "number": number, "title": title, "state": "open", "draft": false, "body": null,
             "head": {"sha": head_sha, "ref": "feature"},
         });
+        self.set_pull_json(repo, number, pr);
+    }
+
+    /// Sets pull request `number` of `repo` to a whole API answer (a real one, for its size).
+    pub fn set_pull_json(&self, repo: &str, number: u64, pr: Value) {
         self.lock().pulls.insert((repo.to_owned(), number), pr);
     }
 
