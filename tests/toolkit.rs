@@ -108,6 +108,12 @@ async fn start<R: github_reconciler::GitHubReconciler>(
 }
 
 impl System {
+    /// Sets pull request 2 to `title` at `sha` in the fake, and delivers its `action` event.
+    async fn pr_event(&self, action: &str, title: &str, sha: &str) {
+        self.fake.set_pull(REPO, 2, title, sha);
+        deliver(self.http, "pull_request", &pull_request(action, title, sha)).await;
+    }
+
     /// Waits until `key` has left the queue.
     async fn settled(&self, key: &str) {
         let queue = self.storage.queue().await;
@@ -135,13 +141,7 @@ async fn pr_title_check_should_write_once_per_head_sha_and_snooze_on_rate_limits
     let (fake, http) = (&system.fake, system.http);
 
     // The first delivery: one check run, a failure for this title.
-    fake.set_pull(REPO, 2, "Update the README", SHA1);
-    deliver(
-        http,
-        "pull_request",
-        &pull_request("opened", "Update the README", SHA1),
-    )
-    .await;
+    system.pr_event("opened", "Update the README", SHA1).await;
     eventually("a check run", PATIENCE, async || {
         (fake.runs().len() == 1).then_some(())
     })
@@ -157,14 +157,9 @@ async fn pr_title_check_should_write_once_per_head_sha_and_snooze_on_rate_limits
 
     // The same head again: two reads, both answered 304, and no write.
     let before = fake.reads();
-    deliver(
-        http,
-        "pull_request",
-        &pull_request("labeled", "Update the README", SHA1),
-    )
-    .await;
+    system.pr_event("labeled", "Update the README", SHA1).await;
     eventually("two more reads", PATIENCE, async || {
-        (fake.reads().0 == before.0 + 2).then_some(())
+        (fake.reads().0 >= before.0 + 2).then_some(())
     })
     .await;
     system.settled(PR_KEY).await;
@@ -173,16 +168,13 @@ async fn pr_title_check_should_write_once_per_head_sha_and_snooze_on_rate_limits
         1,
         "no write for a head already checked"
     );
+    assert_eq!(fake.reads().0, before.0 + 2, "two reads");
     assert_eq!(fake.reads().1, before.1 + 2, "both reads answered 304");
 
     // A push: a new head, a new check run.
-    fake.set_pull(REPO, 2, "Update the README", SHA2);
-    deliver(
-        http,
-        "pull_request",
-        &pull_request("synchronize", "Update the README", SHA2),
-    )
-    .await;
+    system
+        .pr_event("synchronize", "Update the README", SHA2)
+        .await;
     eventually("a run on the new head", PATIENCE, async || {
         (fake.runs().len() == 2).then_some(())
     })
@@ -191,10 +183,10 @@ async fn pr_title_check_should_write_once_per_head_sha_and_snooze_on_rate_limits
     assert_eq!(fake.runs()[1].head_sha, SHA2);
 
     // The title fixed on the same head: nothing happens until someone asks for a re-run.
-    fake.set_pull(REPO, 2, "docs: update the README", SHA2);
     let before = fake.reads();
-    let edited = pull_request("edited", "docs: update the README", SHA2);
-    deliver(http, "pull_request", &edited).await;
+    system
+        .pr_event("edited", "docs: update the README", SHA2)
+        .await;
     eventually("two more reads", PATIENCE, async || {
         (fake.reads().0 >= before.0 + 2).then_some(())
     })
@@ -229,12 +221,9 @@ async fn pr_title_check_should_write_once_per_head_sha_and_snooze_on_rate_limits
 
     // A rate limit: the key waits for the reset, with no attempt counted.
     fake.rate_limit(1, epoch_in(Duration::from_secs(3600)));
-    deliver(
-        http,
-        "pull_request",
-        &pull_request("labeled", "docs: update the README", SHA2),
-    )
-    .await;
+    system
+        .pr_event("labeled", "docs: update the README", SHA2)
+        .await;
     let queue = system.storage.queue().await;
     let state = eventually("the key snoozed", PATIENCE, async || {
         let state = queue.state(PR_KEY).await.unwrap()?;
@@ -254,6 +243,15 @@ async fn pr_title_check_should_write_once_per_head_sha_and_snooze_on_rate_limits
     assert_eq!(fake.writes().len(), 4);
     system.served.stop().await;
 }
+
+/// The files the push of `config_sync_should_report_each_pushed_file_once` adds, changes or
+/// removes under `config/`.
+const PUSHED: [&str; 4] = [
+    "config/new.yaml",
+    "config/team/a.yaml",
+    "config/team/b.yaml",
+    "config/old.yaml",
+];
 
 #[tokio::test(flavor = "multi_thread")]
 async fn config_sync_should_report_each_pushed_file_once() {
@@ -282,12 +280,7 @@ async fn config_sync_should_report_each_pushed_file_once() {
     })
     .await;
     let key = |path: &str| format!("https://github.com/{REPO}/blob/master/{path}");
-    for path in [
-        "config/new.yaml",
-        "config/team/a.yaml",
-        "config/team/b.yaml",
-        "config/old.yaml",
-    ] {
+    for path in PUSHED {
         system.settled(&key(path)).await;
     }
     let mut runs: Vec<(String, Option<String>)> = fake
@@ -318,18 +311,13 @@ async fn config_sync_should_report_each_pushed_file_once() {
     assert!(broken.title.unwrap().starts_with("Invalid YAML at line"));
 
     // The same push again: every file already reported at that commit; no write.
-    deliver(system.http, "push", &push).await;
     let before = fake.reads().0;
+    deliver(system.http, "push", &push).await;
     eventually("eight more reads", PATIENCE, async || {
         (fake.reads().0 >= before + 8).then_some(())
     })
     .await;
-    for path in [
-        "config/new.yaml",
-        "config/team/a.yaml",
-        "config/team/b.yaml",
-        "config/old.yaml",
-    ] {
+    for path in PUSHED {
         system.settled(&key(path)).await;
     }
     assert_eq!(fake.writes().len(), 4);

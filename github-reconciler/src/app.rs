@@ -3,7 +3,9 @@
 //! before it expires.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
+use github::api::{NOT_AN_RSA_KEY, SetupError};
 use octocrab::Octocrab;
 use octocrab::secrecy::ExposeSecret;
 use tokio::sync::Mutex;
@@ -15,8 +17,10 @@ use crate::token::{Scope, Token};
 #[derive(Debug)]
 pub struct GitHubApp {
     app: Octocrab,
-    /// Per owner, the installation's own client (it holds the token and renews it).
-    installations: Mutex<HashMap<String, Octocrab>>,
+    /// Per owner, the installation's own client (it holds the token and renews it). Behind an
+    /// `Arc`: cloning an `Octocrab` copies its token cache, so a token a clone fetched would
+    /// be lost and every call would mint a new one.
+    installations: Mutex<HashMap<String, Arc<Octocrab>>>,
 }
 
 impl GitHubApp {
@@ -24,17 +28,13 @@ impl GitHubApp {
     pub fn new(app_id: u64, pem: &str, base: &str) -> Result<Self, AuthError> {
         let app = Octocrab::builder()
             .base_uri(base)
-            .map_err(AuthError::setup_from(format!(
+            .map_err(SetupError::caused(format!(
                 "invalid GitHub API address {base:?}"
             )))?
             .app_from_rsa_pem(app_id.into(), pem)
-            .map_err(AuthError::setup_from(
-                "GITHUB_APP_PRIVATE_KEY is not an RSA private key in PEM",
-            ))?
+            .map_err(SetupError::caused(NOT_AN_RSA_KEY))?
             .build()
-            .map_err(AuthError::setup_from(
-                "failed to set up the GitHub App client",
-            ))?;
+            .map_err(SetupError::caused("failed to set up the GitHub App client"))?;
         Ok(Self {
             app,
             installations: Mutex::default(),
@@ -57,7 +57,7 @@ impl GitHubApp {
 
     /// The installation's client, looked up on first use: through the repository when the
     /// scope names one (that works for user accounts too), else through the org.
-    async fn installation(&self, scope: &Scope) -> Result<Octocrab, AuthError> {
+    async fn installation(&self, scope: &Scope) -> Result<Arc<Octocrab>, AuthError> {
         let mut installations = self.installations.lock().await;
         if let Some(found) = installations.get(&scope.owner) {
             return Ok(found.clone());
@@ -78,6 +78,7 @@ impl GitHubApp {
                 scope: scope.to_string(),
                 source,
             })?;
+        let client = Arc::new(client);
         installations.insert(scope.owner.clone(), client.clone());
         Ok(client)
     }

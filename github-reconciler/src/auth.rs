@@ -1,5 +1,7 @@
 //! Where a client's GitHub tokens come from, chosen from the environment.
 
+use github::api::{AppCredentials, SetupError};
+
 use crate::app::GitHubApp;
 use crate::octo_sts::{DEFAULT_OCTO_STS_URL, OctoSts};
 use crate::token::{Scope, Token};
@@ -28,14 +30,8 @@ pub enum Auth {
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     /// The environment names credentials that cannot be used.
-    #[error("{what}")]
-    Setup {
-        /// What is wrong.
-        what: String,
-        /// Why, if there is more to say.
-        #[source]
-        source: Option<Box<dyn std::error::Error + Send + Sync>>,
-    },
+    #[error(transparent)]
+    Setup(#[from] SetupError),
     /// No ID token to present to Octo STS.
     #[error("failed to get an ID token for Octo STS (identity {identity:?}, scope {scope})")]
     IdToken {
@@ -100,25 +96,6 @@ pub enum AuthError {
     },
 }
 
-impl AuthError {
-    pub(crate) fn setup(what: impl Into<String>) -> Self {
-        Self::Setup {
-            what: what.into(),
-            source: None,
-        }
-    }
-
-    pub(crate) fn setup_from<E: Into<Box<dyn std::error::Error + Send + Sync>>>(
-        what: impl Into<String>,
-    ) -> impl FnOnce(E) -> Self {
-        let what = what.into();
-        move |source| Self::Setup {
-            what,
-            source: Some(source.into()),
-        }
-    }
-}
-
 impl Auth {
     /// The credentials the environment names, for the API at `base`, the first found of:
     /// * `GITHUB_TOKEN`: one token;
@@ -138,27 +115,8 @@ impl Auth {
         if let Some(token) = var("GITHUB_TOKEN") {
             return Ok(Self::Token(Token::new(token)));
         }
-        if let Some(app_id) = var("GITHUB_APP_ID") {
-            let app_id: u64 = app_id
-                .parse()
-                .map_err(AuthError::setup_from("GITHUB_APP_ID is not a number"))?;
-            let pem = match (
-                var("GITHUB_APP_PRIVATE_KEY"),
-                var("GITHUB_APP_PRIVATE_KEY_FILE"),
-            ) {
-                (Some(pem), _) => pem,
-                (None, Some(path)) => {
-                    std::fs::read_to_string(&path).map_err(AuthError::setup_from(format!(
-                        "failed to read GITHUB_APP_PRIVATE_KEY_FILE {path}"
-                    )))?
-                }
-                (None, None) => {
-                    return Err(AuthError::setup(
-                        "GITHUB_APP_ID is set but neither GITHUB_APP_PRIVATE_KEY nor GITHUB_APP_PRIVATE_KEY_FILE is",
-                    ));
-                }
-            };
-            return Ok(Self::App(GitHubApp::new(app_id, &pem, base)?));
+        if let Some(app) = AppCredentials::from_vars(&var)? {
+            return Ok(Self::App(GitHubApp::new(app.app_id, &app.pem, base)?));
         }
         if let Some(identity) = var("OCTO_IDENTITY") {
             let url = var("OCTO_STS_URL").unwrap_or_else(|| DEFAULT_OCTO_STS_URL.to_owned());
@@ -166,9 +124,10 @@ impl Auth {
                 None | Some("repo") => false,
                 Some("org") => true,
                 Some(other) => {
-                    return Err(AuthError::setup(format!(
+                    return Err(SetupError::new(format!(
                         "OCTO_STS_SCOPE is {other:?}: it takes \"repo\" or \"org\""
-                    )));
+                    ))
+                    .into());
                 }
             };
             return Ok(Self::OctoSts {

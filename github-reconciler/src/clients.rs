@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use github::api::SetupError;
 use reconciler::GitHubKey;
 
 use crate::auth::{Auth, AuthError};
@@ -46,9 +47,10 @@ impl Clients {
             None | Some("true") => true,
             Some("false") => false,
             Some(other) => {
-                return Err(AuthError::setup(format!(
+                return Err(SetupError::new(format!(
                     "GITHUB_CONDITIONAL_REQUESTS is {other:?}: it takes \"true\" or \"false\""
-                )));
+                ))
+                .into());
             }
         };
         Ok(Self::new(&base, Auth::from_env(&base)?).conditional_requests(conditional))

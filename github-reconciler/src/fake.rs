@@ -1,6 +1,9 @@
 //! A fake GitHub API on a loopback port, for tests and benchmarks (feature `fake`): pull
 //! requests, refs, files and check runs held in memory, every write recorded, ETags and 304s
-//! as GitHub answers them, and rate limits or server errors on demand.
+//! as GitHub answers them, and rate limits or server errors on demand; and a GitHub App's
+//! installations and tokens (`app`).
+
+mod app;
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -8,8 +11,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use axum::Json;
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -65,6 +68,8 @@ struct Data {
     failing: Option<(u32, StatusCode)>,
     /// The `Authorization` header of every call.
     authorizations: Vec<String>,
+    /// The GitHub App it answers for, if any.
+    app: Option<app::App>,
 }
 
 /// The fake's state; clones share it.
@@ -104,6 +109,15 @@ impl FakeGitHub {
             .route(
                 "/repos/{owner}/{repo}/check-runs/{id}",
                 get(get_run).patch(update_run),
+            )
+            .route(
+                "/repos/{owner}/{repo}/installation",
+                get(app::repo_installation),
+            )
+            .route("/orgs/{org}/installation", get(app::org_installation))
+            .route(
+                "/app/installations/{id}/access_tokens",
+                post(app::mint_token),
             )
             .layer(axum::middleware::from_fn_with_state(self.clone(), gate))
             .with_state(self.clone())
@@ -332,15 +346,13 @@ fn run_json(run: &CheckRun) -> Value {
     })
 }
 
-/// A write recorded, and its body parsed; `None` if it is not JSON.
-fn record(fake: &FakeGitHub, method: &Method, uri: &Uri, body: &Bytes) -> Option<Value> {
-    let value: Value = serde_json::from_slice(body).ok()?;
+/// A write recorded (axum's `Json` refuses a body that is not JSON before it gets here).
+fn record(fake: &FakeGitHub, method: &Method, uri: &Uri, body: &Value) {
     fake.lock().writes.push(Write {
         method: method.to_string(),
         path: uri.path().to_owned(),
-        body: value.clone(),
+        body: body.clone(),
     });
-    Some(value)
 }
 
 /// Applies a write's fields to a run.
@@ -372,15 +384,9 @@ async fn create_run(
     Path((owner, repo)): Path<(String, String)>,
     method: Method,
     uri: Uri,
-    body: Bytes,
+    Json(body): Json<Value>,
 ) -> Response {
-    let Some(body) = record(&fake, &method, &uri, &body) else {
-        return (
-            StatusCode::BAD_REQUEST,
-            r#"{"message":"the body is not JSON"}"#,
-        )
-            .into_response();
-    };
+    record(&fake, &method, &uri, &body);
     let (Some(name), Some(sha)) = (body["name"].as_str(), body["head_sha"].as_str()) else {
         let message = r#"{"message":"name and head_sha are required"}"#;
         return (StatusCode::UNPROCESSABLE_ENTITY, message).into_response();
@@ -432,15 +438,9 @@ async fn update_run(
     Path((_owner, _repo, id)): Path<(String, String, u64)>,
     method: Method,
     uri: Uri,
-    body: Bytes,
+    Json(body): Json<Value>,
 ) -> Response {
-    let Some(body) = record(&fake, &method, &uri, &body) else {
-        return (
-            StatusCode::BAD_REQUEST,
-            r#"{"message":"the body is not JSON"}"#,
-        )
-            .into_response();
-    };
+    record(&fake, &method, &uri, &body);
     let mut data = fake.lock();
     let Some(run) = data.runs.iter_mut().find(|r| r.id == id) else {
         return (StatusCode::NOT_FOUND, r#"{"message":"Not Found"}"#).into_response();

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use github_reconciler::fake::FakeGitHub;
 use github_reconciler::{
-    Auth, Clients, Conclusion, Details, DetailsLink, Error, GitHubKey, Status, StatusManager, Token,
+    Auth, Clients, Conclusion, Details, DetailsLink, Error, GitHubClient, GitHubKey, Status,
+    StatusManager, Token,
 };
 use serde::{Deserialize, Serialize};
 
@@ -32,6 +33,19 @@ async fn setup() -> (FakeGitHub, Arc<Clients>) {
     (fake, Arc::new(clients))
 }
 
+/// The fake, pull request 1's key, and a client for its repository.
+async fn setup_pull_1() -> (FakeGitHub, GitHubKey, GitHubClient) {
+    let (fake, clients) = setup().await;
+    let key: GitHubKey = "https://github.com/o/r/pull/1".parse().unwrap();
+    let client = clients.for_key(&key);
+    (fake, key, client)
+}
+
+/// A completed status on `SHA` with `findings`.
+fn completed(conclusion: Conclusion, findings: u32) -> Status<Checked> {
+    Status::completed(SHA, conclusion, Checked { findings })
+}
+
 fn manager() -> StatusManager<Checked> {
     StatusManager::new("checker").details_link(DetailsLink::Off)
 }
@@ -46,7 +60,7 @@ async fn a_status_set_once_should_be_read_back_without_a_write() {
     let mut session = status.session(&client, &key, SHA).await.unwrap();
     assert!(session.observed().is_none(), "no run yet");
     assert!(!session.is_done());
-    let done = Status::completed(SHA, Conclusion::Success, Checked { findings: 2 });
+    let done = completed(Conclusion::Success, 2);
     session.set(done.clone()).await.unwrap();
     let runs = fake.runs();
     assert_eq!(runs.len(), 1);
@@ -83,11 +97,7 @@ async fn a_status_set_once_should_be_read_back_without_a_write() {
     // Setting again updates the same run.
     let mut session = status.session(&client, &key, SHA).await.unwrap();
     session
-        .set(Status::completed(
-            SHA,
-            Conclusion::Failure,
-            Checked { findings: 3 },
-        ))
+        .set(completed(Conclusion::Failure, 3))
         .await
         .unwrap();
     assert_eq!(fake.runs().len(), 1);
@@ -105,11 +115,7 @@ async fn a_path_key_should_report_as_identity_and_path() {
     let status = manager();
     let mut session = status.session(&client, &key, SHA).await.unwrap();
     session
-        .set(Status::completed(
-            SHA,
-            Conclusion::Success,
-            Checked { findings: 0 },
-        ))
+        .set(completed(Conclusion::Success, 0))
         .await
         .unwrap();
     assert_eq!(fake.runs()[0].name, "checker (configs/a.yaml)");
@@ -122,17 +128,11 @@ async fn a_path_key_should_report_as_identity_and_path() {
 
 #[tokio::test]
 async fn a_malformed_marker_should_read_as_nothing_observed_and_heal() {
-    let (fake, clients) = setup().await;
-    let key: GitHubKey = "https://github.com/o/r/pull/1".parse().unwrap();
-    let client = clients.for_key(&key);
+    let (fake, key, client) = setup_pull_1().await;
     let status = manager();
     let mut session = status.session(&client, &key, SHA).await.unwrap();
     session
-        .set(Status::completed(
-            SHA,
-            Conclusion::Success,
-            Checked { findings: 1 },
-        ))
+        .set(completed(Conclusion::Success, 1))
         .await
         .unwrap();
     for broken in [
@@ -146,11 +146,7 @@ async fn a_malformed_marker_should_read_as_nothing_observed_and_heal() {
     }
     let mut session = status.session(&client, &key, SHA).await.unwrap();
     session
-        .set(Status::completed(
-            SHA,
-            Conclusion::Success,
-            Checked { findings: 1 },
-        ))
+        .set(completed(Conclusion::Success, 1))
         .await
         .unwrap();
     assert_eq!(fake.runs().len(), 1, "the same run, healed");
@@ -159,17 +155,11 @@ async fn a_malformed_marker_should_read_as_nothing_observed_and_heal() {
 
 #[tokio::test]
 async fn a_reset_should_make_a_fresh_run_so_the_work_is_done_again() {
-    let (fake, clients) = setup().await;
-    let key: GitHubKey = "https://github.com/o/r/pull/1".parse().unwrap();
-    let client = clients.for_key(&key);
+    let (fake, key, client) = setup_pull_1().await;
     let status = manager();
     let mut session = status.session(&client, &key, SHA).await.unwrap();
     session
-        .set(Status::completed(
-            SHA,
-            Conclusion::Failure,
-            Checked { findings: 1 },
-        ))
+        .set(completed(Conclusion::Failure, 1))
         .await
         .unwrap();
     session.reset().await.unwrap();
@@ -179,11 +169,7 @@ async fn a_reset_should_make_a_fresh_run_so_the_work_is_done_again() {
     let mut session = status.session(&client, &key, SHA).await.unwrap();
     assert!(session.observed().is_none(), "the fresh run has no marker");
     session
-        .set(Status::completed(
-            SHA,
-            Conclusion::Success,
-            Checked { findings: 0 },
-        ))
+        .set(completed(Conclusion::Success, 0))
         .await
         .unwrap();
     let runs = fake.runs();
@@ -198,17 +184,11 @@ async fn a_reset_should_make_a_fresh_run_so_the_work_is_done_again() {
 
 #[tokio::test]
 async fn a_read_only_manager_should_refuse_writes() {
-    let (fake, clients) = setup().await;
-    let key: GitHubKey = "https://github.com/o/r/pull/1".parse().unwrap();
-    let client = clients.for_key(&key);
+    let (fake, key, client) = setup_pull_1().await;
     let status = StatusManager::<Checked>::read_only("someone-else");
     let mut session = status.session(&client, &key, SHA).await.unwrap();
     let err = session
-        .set(Status::completed(
-            SHA,
-            Conclusion::Success,
-            Checked { findings: 0 },
-        ))
+        .set(completed(Conclusion::Success, 0))
         .await
         .unwrap_err();
     assert!(matches!(err, Error::ReadOnly { .. }), "{err}");

@@ -4,20 +4,15 @@ use std::time::Duration;
 
 use http::StatusCode;
 
+use super::setup::SetupError;
 use crate::key::InvalidRepository;
 
 /// A GitHub API failure; the message names the call, and the sources say why.
 #[derive(Debug, thiserror::Error)]
 pub enum GitHubError {
     /// The environment's address or credentials cannot be used.
-    #[error("{what}")]
-    Setup {
-        /// What is wrong.
-        what: String,
-        /// The underlying error, if any.
-        #[source]
-        source: Option<Box<dyn std::error::Error + Send + Sync>>,
-    },
+    #[error(transparent)]
+    Setup(#[from] SetupError),
     /// The call got no answer.
     #[error("failed to call the GitHub API at {route}")]
     Call {
@@ -118,31 +113,12 @@ impl GitHubError {
             Self::RateLimited { .. } => true,
             Self::Status { status, .. } => status.is_server_error(),
             Self::During { source, .. } => source.is_transient(),
-            Self::Setup { .. }
+            Self::Setup(_)
             | Self::Unexpected { .. }
             | Self::Unkeyable(_)
             | Self::NotASha(_)
             | Self::TreeCut { .. }
             | Self::TooManyDirectories { .. } => false,
-        }
-    }
-
-    /// A setup failure without an underlying error.
-    pub(crate) fn setup(what: impl Into<String>) -> Self {
-        Self::Setup {
-            what: what.into(),
-            source: None,
-        }
-    }
-
-    /// A setup failure caused by `source`.
-    pub(crate) fn setup_from<E: Into<Box<dyn std::error::Error + Send + Sync>>>(
-        what: impl Into<String>,
-    ) -> impl FnOnce(E) -> Self {
-        let what = what.into();
-        move |source| Self::Setup {
-            what,
-            source: Some(source.into()),
         }
     }
 

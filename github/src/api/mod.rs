@@ -6,9 +6,11 @@
 
 mod call;
 mod error;
+mod setup;
 mod trees;
 
 pub use error::GitHubError;
+pub use setup::{AppCredentials, NOT_AN_RSA_KEY, SetupError};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,7 +36,9 @@ pub const DEFAULT_MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
 /// A client of the GitHub API.
 #[derive(Clone, Debug)]
 pub struct GitHubApi {
-    client: Octocrab,
+    /// Behind an `Arc` so clones share one installation token: cloning an `Octocrab` copies
+    /// its token cache, and a token a clone fetched would be lost to the others.
+    client: Arc<Octocrab>,
     /// How long, in all, one call waits out rate limits before it fails.
     max_wait: Duration,
     /// Calls made (answers received), rate-limited ones included; shared by clones.
@@ -96,63 +100,36 @@ impl GitHubApi {
         let mut builder = Octocrab::builder()
             .add_retry_config(octocrab::service::middleware::retry::RetryConfig::None);
         if let Some(base) = base {
-            builder = builder
-                .base_uri(base)
-                .map_err(GitHubError::setup_from(format!(
-                    "invalid GitHub API address {base:?}"
-                )))?;
+            builder = builder.base_uri(base).map_err(SetupError::caused(format!(
+                "invalid GitHub API address {base:?}"
+            )))?;
         }
-        let client = if let Some(app_id) = var("GITHUB_APP_ID") {
-            let key = match (
-                var("GITHUB_APP_PRIVATE_KEY"),
-                var("GITHUB_APP_PRIVATE_KEY_FILE"),
-            ) {
-                (Some(key), _) => key,
-                (None, Some(path)) => {
-                    std::fs::read_to_string(&path).map_err(GitHubError::setup_from(format!(
-                        "failed to read GITHUB_APP_PRIVATE_KEY_FILE {path}"
-                    )))?
-                }
-                (None, None) => {
-                    return Err(GitHubError::setup(
-                        "GITHUB_APP_ID is set but neither GITHUB_APP_PRIVATE_KEY nor GITHUB_APP_PRIVATE_KEY_FILE is",
-                    ));
-                }
-            };
+        let client = if let Some(app) = AppCredentials::from_vars(var)? {
             let installation: u64 = var("GITHUB_INSTALLATION_ID")
                 .ok_or_else(|| {
-                    GitHubError::setup("GITHUB_APP_ID is set but GITHUB_INSTALLATION_ID is not")
+                    SetupError::new("GITHUB_APP_ID is set but GITHUB_INSTALLATION_ID is not")
                 })?
                 .parse()
-                .map_err(GitHubError::setup_from(
-                    "GITHUB_INSTALLATION_ID is not a number",
-                ))?;
-            let app_id: u64 = app_id
-                .parse()
-                .map_err(GitHubError::setup_from("GITHUB_APP_ID is not a number"))?;
+                .map_err(SetupError::caused("GITHUB_INSTALLATION_ID is not a number"))?;
             builder
-                .app_from_rsa_pem(app_id.into(), key)
-                .map_err(GitHubError::setup_from(
-                    "GITHUB_APP_PRIVATE_KEY is not an RSA private key in PEM",
-                ))?
+                .app_from_rsa_pem(app.app_id.into(), app.pem)
+                .map_err(SetupError::caused(NOT_AN_RSA_KEY))?
                 .build()
-                .map_err(GitHubError::setup_from(CLIENT_FAILED))?
+                .map_err(SetupError::caused(CLIENT_FAILED))?
                 .installation(installation.into())
-                .map_err(GitHubError::setup_from(
+                .map_err(SetupError::caused(
                     "failed to set up the GitHub App installation",
                 ))?
         } else if let Some(token) = var("GITHUB_TOKEN") {
             builder
                 .personal_token(token)
                 .build()
-                .map_err(GitHubError::setup_from(CLIENT_FAILED))?
+                .map_err(SetupError::caused(CLIENT_FAILED))?
         } else {
-            builder
-                .build()
-                .map_err(GitHubError::setup_from(CLIENT_FAILED))?
+            builder.build().map_err(SetupError::caused(CLIENT_FAILED))?
         };
         Ok(Self {
-            client,
+            client: Arc::new(client),
             max_wait: DEFAULT_MAX_RATE_LIMIT_WAIT,
             calls: Arc::default(),
             call_timeout: call::CALL_TIMEOUT,
