@@ -2,14 +2,19 @@
 //! batch modes, read from headers and an already size-limited body with `cloudevents-sdk` (its HTTP
 //! binding for binary mode, its JSON form of an event for the others).
 
+use std::time::SystemTime;
+
 use axum::body::Bytes;
 use axum::http::HeaderMap;
 use axum::http::header::CONTENT_TYPE;
 use cloudevents::event::ExtensionValue;
-use cloudevents::{AttributesReader, Event};
+use cloudevents::{AttributesReader, Data, Event};
 use percent_encoding::percent_decode_str;
+use serde_json::Value;
+use tracing::warn;
 
-use crate::incoming::Incoming;
+use crate::incoming::{GitHubPayload, Incoming};
+use crate::webhook::TYPE_PREFIX;
 
 /// A request that is not a valid CloudEvent (or batch of them).
 #[derive(Debug, thiserror::Error)]
@@ -79,15 +84,68 @@ fn to_incoming(event: Event, binary: bool) -> Result<Incoming, EventError> {
             Ok((name.to_ascii_lowercase(), value))
         })
         .collect::<Result<_, EventError>>()?;
+    let ty = text(event.ty())?;
+    let github = (ty.strip_prefix(TYPE_PREFIX) == Some("push"))
+        .then(|| carried_push(&event))
+        .flatten();
     Ok(Incoming {
         id: text(event.id())?,
-        ty: text(event.ty())?,
+        ty,
         source: text(event.source())?,
         subject: event.subject().map(text).transpose()?,
         extensions,
-        // Path routes read pushes only from verified deliveries: an event's data is not
-        // authenticated, so it cannot name the files a push changed.
-        github: None,
+        github,
+    })
+}
+
+/// The push a broker's `dev.chainguard.github.push` event carries, so path routes make the
+/// same keys of it as of the delivery itself. Its data is what the GitHub bridge (this
+/// gateway's sink among them) writes: `{"when": ..., "headers": {...}, "body": <payload>}`.
+/// `/events` trusts its callers (Cloud Run IAM), so the payload is taken as GitHub's.
+///
+/// Only pushes are read: a path route is the one reader of a payload, and copying every
+/// event's body out of its data would cost each event for nothing.
+fn carried_push(event: &Event) -> Option<GitHubPayload> {
+    let parsed;
+    let data: &Value = match event.data() {
+        Some(Data::Json(value)) => value,
+        Some(Data::Binary(bytes)) => {
+            parsed = serde_json::from_slice(bytes).ok();
+            parsed.as_ref()?
+        }
+        Some(Data::String(text)) => {
+            parsed = serde_json::from_str(text).ok();
+            parsed.as_ref()?
+        }
+        None => return None,
+    };
+    let Some(body) = data.get("body").filter(|body| body.is_object()) else {
+        warn!(
+            id = event.id(),
+            "a push event whose data holds no GitHub payload under \"body\": no path keys"
+        );
+        return None;
+    };
+    let headers = data
+        .get("headers")
+        .and_then(Value::as_object)
+        .map(|headers| {
+            headers
+                .iter()
+                .filter_map(|(name, value)| Some((name.clone(), value.as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default();
+    let received = data
+        .get("when")
+        .and_then(Value::as_str)
+        .and_then(|when| humantime::parse_rfc3339_weak(when).ok())
+        .unwrap_or_else(SystemTime::now);
+    Some(GitHubPayload {
+        event: "push".to_owned(),
+        body: Bytes::from(serde_json::to_vec(body).ok()?),
+        headers,
+        received,
     })
 }
 

@@ -1,14 +1,16 @@
 //! Every real payload of `fixtures/github` (from @octokit/webhooks-examples, plus hand-made
 //! ones) through the whole pipeline: signature, CloudEvent, routes, enqueue into a queue, and
 //! the sink. The keys and extensions expected are in `fixtures/github/expected.json`, written
-//! by an implementation of the rules apart from this one (`fixtures/expected.py`).
+//! by an implementation of the rules apart from this one (`fixtures/expected.py`). Each event
+//! the sink is sent is then posted to another gateway's `/events`, as a broker would deliver
+//! it, and must make the same keys there (path keys of pushes included).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Request, StatusCode};
 use axum::routing::{get, post};
@@ -27,7 +29,7 @@ fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/github")
 }
 
-type Seen = Arc<Mutex<Vec<HeaderMap>>>;
+type Seen = Arc<Mutex<Vec<(HeaderMap, Bytes)>>>;
 
 async fn listen(router: axum::Router) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -36,16 +38,18 @@ async fn listen(router: axum::Router) -> SocketAddr {
     addr
 }
 
-/// A sink that records the headers of what it is sent.
+/// A sink that records what it is sent.
 async fn sink() -> (SocketAddr, Seen) {
     let seen: Seen = Arc::default();
     let router = axum::Router::new()
         .route(
             "/",
-            post(|State(seen): State<Seen>, headers: HeaderMap| async move {
-                seen.lock().unwrap().push(headers);
-                StatusCode::ACCEPTED
-            }),
+            post(
+                |State(seen): State<Seen>, headers: HeaderMap, body: Bytes| async move {
+                    seen.lock().unwrap().push((headers, body));
+                    StatusCode::ACCEPTED
+                },
+            ),
         )
         .with_state(seen.clone());
     (listen(router).await, seen)
@@ -190,7 +194,7 @@ async fn every_fixture_should_yield_exactly_its_keys_and_extensions() {
             );
         }
 
-        let headers = seen.lock().unwrap().pop().expect("forwarded to the sink");
+        let (headers, data) = seen.lock().unwrap().pop().expect("forwarded to the sink");
         let header = |name: &str| headers.get(name).map(|v| v.to_str().unwrap().to_owned());
         assert_eq!(header("ce-id").as_deref(), Some(file.as_str()));
         assert_eq!(
@@ -224,6 +228,27 @@ async fn every_fixture_should_yield_exactly_its_keys_and_extensions() {
         got.retain(|_, v| !v.is_empty());
         want_ext.retain(|_, v| !v.is_empty());
         assert_eq!(got, want_ext, "{file}");
+
+        // The same event from a broker: what the sink got, posted to another gateway's
+        // `/events`, makes the same keys.
+        let (router, brokered) = gateway(sink, api).await;
+        let mut request = Request::post("/events");
+        for (name, value) in &headers {
+            if name.as_str().starts_with("ce-") || name == "content-type" {
+                request = request.header(name, value);
+            }
+        }
+        let response = router
+            .oneshot(request.body(Body::from(data)).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::ACCEPTED,
+            "{file} from a broker"
+        );
+        assert_eq!(queued(&brokered).await, keys, "{file} from a broker");
+        asked.lock().unwrap().clear();
     }
 }
 
@@ -244,6 +269,6 @@ async fn an_http2_delivery_should_take_its_source_from_the_authority() {
     *request.uri_mut() = "https://h2.example.com/webhook".parse().unwrap();
     let response = router.oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::ACCEPTED);
-    let headers = seen.lock().unwrap().pop().expect("forwarded to the sink");
+    let (headers, _) = seen.lock().unwrap().pop().expect("forwarded to the sink");
     assert_eq!(headers.get("ce-source").unwrap(), "h2.example.com");
 }
