@@ -11,7 +11,7 @@ use common::{Proc, eventually, free_addr, http_get, listens_on, serve_reconciler
 use reconciler::proto::workqueue_service_client::WorkqueueServiceClient;
 use reconciler::proto::{GetKeyStateRequest, ProcessRequest};
 use workqueue::conformance::{Emulator, Hang};
-use workqueue::storage::DirStorage;
+use workqueue::storage::{DirStorage, list_all};
 use workqueue::{KeyStatus, Queue, QueueConfig};
 
 fn reconcilers(args: &[&str]) -> (bool, String, String) {
@@ -94,6 +94,13 @@ async fn queue_subcommands_should_list_show_and_reenqueue() {
         ok && out.contains("broken") && out.contains("it broke"),
         "{out}"
     );
+    // Listed as the reference's runbook expects (`gsutil ls gs://BUCKET/dead-letter/`).
+    async fn listed(storage: &DirStorage) -> Vec<String> {
+        let objects = list_all(storage, "dead-letter/").await.unwrap();
+        objects.into_iter().map(|o| o.name).collect()
+    }
+    let listing = DirStorage::open(dir.path().to_owned()).await.unwrap();
+    assert_eq!(listed(&listing).await, ["dead-letter/broken"]);
     let (ok, out, _) = reconcilers(&["queue", "reenqueue", "--storage", &storage]);
     assert!(
         ok && out.contains("re-enqueued 1 dead-lettered key"),
@@ -101,6 +108,7 @@ async fn queue_subcommands_should_list_show_and_reenqueue() {
     );
     let state = queue.state("broken").await.unwrap().unwrap();
     assert_eq!((state.status, state.attempts), (KeyStatus::Queued, 0));
+    assert!(listed(&listing).await.is_empty(), "unlisted by reenqueue");
     drop(claim);
 }
 

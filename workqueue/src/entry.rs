@@ -275,7 +275,7 @@ pub struct KeyRecord {
     pub queued: Option<QueuedEntry>,
     /// The run in progress.
     pub run: Option<InProgressEntry>,
-    /// The dead letter, kept until the key next completes.
+    /// The dead letter, kept until the key is re-enqueued or next completes.
     pub dead: Option<DeadLetter>,
 }
 

@@ -23,8 +23,8 @@ use crate::metrics::Metrics;
 use crate::queue::{Claim, Failure};
 use crate::queue::{Enqueued, KeyStatus, Queue, QueueConfig, QueueError, key_name};
 use crate::storage::{
-    DirStorage, FaultyStorage, Landed, MemoryStorage, Metadata, Operation, PutMode, Storage,
-    StorageError, list_all,
+    CountingStorage, DirStorage, FaultyStorage, Landed, MemoryStorage, Metadata, Operation,
+    PutMode, Storage, StorageError, list_all,
 };
 use reconciler::{Action, ReconcileError, Reconciler};
 
@@ -113,6 +113,7 @@ macro_rules! conformance_suite {
             backoff_should_keep_attempts_until_the_dead_letter,
             dead_letter_should_be_reenqueued_and_cleared_on_completion,
             reenqueue_should_skip_dead_letters_queued_or_running,
+            dead_letter_listing_should_cost_only_keys_that_dead_letter,
             key_state_should_report_each_state,
             any_key_should_round_trip,
             unreadable_record_should_be_replaced_by_an_enqueue,
@@ -230,6 +231,28 @@ impl Harness {
             claim.complete().await.expect("complete");
         }
         order
+    }
+
+    /// The keys listed under `dead-letter/`, as `gsutil ls` would show them, read back from
+    /// each entry's metadata.
+    async fn listed_dead_letters(&self) -> Vec<String> {
+        let listed = list_all(self.storage.as_ref(), "dead-letter/")
+            .await
+            .expect("list dead-letter/");
+        let mut keys: Vec<String> = listed
+            .iter()
+            .map(|object| {
+                let record = crate::entry::KeyRecord::from_object(object).expect("a dead letter");
+                let dead = record.dead.expect("the entry holds the dead letter");
+                assert_eq!(
+                    object.name,
+                    format!("dead-letter/{}", dead.key.replace('/', "%2F"))
+                );
+                dead.key
+            })
+            .collect();
+        keys.sort();
+        keys
     }
 
     async fn status(&self, key: &str) -> Option<KeyStatus> {

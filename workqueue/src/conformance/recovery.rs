@@ -34,6 +34,11 @@ pub async fn backoff_should_keep_attempts_until_the_dead_letter(f: Fixture) {
         (dead[0].key.as_str(), dead[0].error.as_str()),
         ("k", "still broken")
     );
+    assert_eq!(
+        h.listed_dead_letters().await,
+        ["k"],
+        "listed under dead-letter/"
+    );
 }
 
 /// A re-enqueued dead letter starts over with no attempts; its record goes when it completes.
@@ -45,12 +50,42 @@ pub async fn dead_letter_should_be_reenqueued_and_cleared_on_completion(f: Fixtu
         h.start_one().await.unwrap().fail("boom").await.unwrap(),
         Failure::DeadLettered
     );
+    assert_eq!(h.listed_dead_letters().await, ["k"]);
     assert_eq!(h.queue.reenqueue_dead_letters().await.unwrap(), 1);
     let state = h.queue.state("k").await.unwrap().unwrap();
     assert_eq!((state.status, state.attempts), (KeyStatus::Queued, 0));
+    assert!(h.queue.dead_letters().await.unwrap().is_empty(), "let go");
+    assert!(h.listed_dead_letters().await.is_empty(), "unlisted");
     assert_eq!(h.run_all().await, ["other", "k"]);
     assert_eq!(h.status("k").await, None);
     assert!(h.queue.dead_letters().await.unwrap().is_empty());
+}
+
+/// The `dead-letter/` listing costs nothing to a key that never dead-letters (three
+/// mutations: create, claim, complete; no gets) and one create to one that does.
+pub async fn dead_letter_listing_should_cost_only_keys_that_dead_letter(f: Fixture) {
+    let counting = Arc::new(CountingStorage::new(f.storage));
+    let h = Harness::new(counting.clone(), 1);
+    h.enqueue("warm-up", 0).await;
+    assert_eq!(h.run_all().await, ["warm-up"], "takes the capacity slot");
+
+    let before = counting.counts();
+    h.enqueue("fine", 0).await;
+    h.start_one().await.unwrap().complete().await.unwrap();
+    let fine = counting.counts().since(before);
+    assert_eq!((fine.mutations(), fine.get), (3, 0), "{fine:?}");
+
+    let before = counting.counts();
+    h.enqueue("broken", 0).await;
+    let failed = h.start_one().await.unwrap().fail("boom").await.unwrap();
+    assert_eq!(failed, Failure::DeadLettered);
+    let dead = counting.counts().since(before);
+    assert_eq!(
+        (dead.create, dead.replace, dead.delete, dead.get),
+        (2, 2, 0, 0),
+        "the record's create, claim and dead letter, and the listing entry: {dead:?}"
+    );
+    assert_eq!(h.listed_dead_letters().await, ["broken"]);
 }
 
 /// Re-enqueueing leaves alone a dead letter whose key is queued or running again already: its
@@ -70,9 +105,18 @@ pub async fn reenqueue_should_skip_dead_letters_queued_or_running(f: Fixture) {
         0,
         "running"
     );
+    assert_eq!(
+        h.listed_dead_letters().await,
+        ["k"],
+        "kept while it runs again"
+    );
     running.complete().await.unwrap();
     assert_eq!(h.status("k").await, None, "no twin left to run again");
     assert!(h.queue.dead_letters().await.unwrap().is_empty());
+    assert!(
+        h.listed_dead_letters().await.is_empty(),
+        "unlisted on completion"
+    );
 }
 
 /// A key whose dispatcher vanished is requeued by any pass once its lease lapses, keeping its
@@ -277,11 +321,13 @@ pub async fn dead_letter_should_keep_a_waiting_twin(f: Fixture) {
     assert_eq!(claim.fail("boom").await.unwrap(), Failure::DeadLettered);
     assert_eq!(h.status("k").await, Some(KeyStatus::Queued));
     assert_eq!(h.queue.dead_letters().await.unwrap().len(), 1);
+    assert_eq!(h.listed_dead_letters().await, ["k"]);
     let twin = h.start_one().await.expect("the twin runs");
     assert_eq!((twin.priority(), twin.attempts()), (3, 0));
     twin.complete().await.unwrap();
     assert_eq!(h.status("k").await, None);
     assert!(h.queue.dead_letters().await.unwrap().is_empty());
+    assert!(h.listed_dead_letters().await.is_empty());
 }
 
 /// A run that answers after its lease lapsed still settles while no other dispatcher took the

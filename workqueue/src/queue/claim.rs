@@ -137,11 +137,17 @@ impl Claim {
     /// The key is done: it leaves the queue (a twin, if one arrived, stays queued), and its
     /// dead letter, if any, goes with it.
     pub async fn complete(self) -> Result<(), QueueError> {
-        self.finish("complete", |record| {
-            record.run = None;
-            record.dead = None;
-        })
-        .await
+        let (queue, key) = (self.queue.clone(), self.run.key.clone());
+        let had_dead_letter = self
+            .finish("complete", |record| {
+                record.run = None;
+                record.dead = None;
+            })
+            .await?;
+        if had_dead_letter {
+            queue.unlist_dead_letter(&key).await;
+        }
+        Ok(())
     }
 
     /// Snoozes the key: it runs again after `delay` (at once when zero) with its attempt count
@@ -174,11 +180,21 @@ impl Claim {
         let now = self.queue.now();
         if config.max_retry > 0 && attempts >= config.max_retry {
             let letter = DeadLetter::new(&self.run, attempts, now, error);
-            self.finish("dead-letter", move |record| {
-                record.run = None;
-                record.dead = Some(letter.clone());
-            })
-            .await?;
+            // Listed first (dead_letters.rs): a dead letter is never missing from the listing.
+            let queue = self.queue.clone();
+            queue.list_dead_letter(&letter).await?;
+            let key = letter.key.clone();
+            let written = self
+                .finish("dead-letter", move |record| {
+                    record.run = None;
+                    record.dead = Some(letter.clone());
+                })
+                .await;
+            if let Err(e) = written {
+                // Not dead-lettered after all (the claim was lost, or the write failed).
+                queue.unlist_unless_dead(&key).await;
+                return Err(e);
+            }
             return Ok(Failure::DeadLettered);
         }
         // Whole milliseconds, the precision storage keeps.
@@ -201,17 +217,19 @@ impl Claim {
             record.queued = Some(run.requeued_into(twin, attempts, not_before));
             record.run = None;
         })
-        .await
+        .await?;
+        Ok(())
     }
 
     /// Ends the run with one write of its key's record, pinned to the generation held: the
     /// record `change` makes, or a delete when nothing is left. If the record changed (a twin
     /// arrived) it is read again and the change made over, while the run is still this one.
+    /// Answers whether the record held a dead letter that the change let go.
     async fn finish(
         mut self,
         action: &'static str,
         change: impl Fn(&mut KeyRecord),
-    ) -> Result<(), QueueError> {
+    ) -> Result<bool, QueueError> {
         let held = self.stop_heartbeat().await;
         self.token.cancel();
         let lost = || QueueError::Lost {
@@ -224,19 +242,21 @@ impl Claim {
             Read::Found(record, _) if record.runs(&self.run.id) => {
                 let mut next = record.clone();
                 change(&mut next);
+                let let_go = record.dead.is_some() && next.dead.is_none();
                 Ok(if next.is_empty() {
-                    Write::Delete(())
+                    Write::Delete(let_go)
                 } else {
-                    Write::Put(next, ())
+                    Write::Put(next, let_go)
                 })
             }
             _ => Err(lost()),
         };
         let seen = Read::Found(held.record, held.generation);
-        self.queue
+        let landed = self
+            .queue
             .write_pinned(&self.run.key, action, OnError::Fail, seen, decide)
             .await?;
-        Ok(())
+        Ok(landed.value)
     }
 
     async fn stop_heartbeat(&mut self) -> Held {

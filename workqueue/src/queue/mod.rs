@@ -7,6 +7,7 @@
 //! key moves between states by rewriting one object in place, pinned to its generation.
 //! `<key>` is the key percent-encoded (or hashed when very long), so any key stays inside the
 //! prefix. Capacity slots `slot/<n>` (`n` below the concurrency) hold the global limit.
+//! Dead letters are also listed as `dead-letter/<key>` objects (`dead_letters.rs`).
 //!
 //! * **Enqueue**: create `k/<key>` if absent. If it exists, read it and merge the entry in
 //!   with a pinned replace (nothing is written when the merge changes nothing). A key in
@@ -35,7 +36,9 @@
 //! | enqueue a queued or running key | 1 replace (none if nothing changes) | 1 get, after the create's precondition failure |
 //! | claim | 1 replace | none (the view has the record) |
 //! | complete | 1 delete (1 replace when a twin waits) | none |
-//! | requeue, retry, hand back, dead-letter | 1 replace | none |
+//! | requeue, retry, hand back | 1 replace | none |
+//! | dead-letter | 1 replace, 1 create of its `dead-letter/` entry | none |
+//! | complete a key that held a dead letter | as complete, 1 delete of the entry | 1 get |
 //! | renew a lease (every third of it) | 1 replace | none |
 //! | a pass | none | 1 list page (a fresh process: the whole listing once) |
 //! | capacity | 1 create per slot when a process first needs it, 1 replace per held slot per third of a lease, 1 delete when it goes idle or the process stops | 1 list page of `slot/` when a process needs more slots |
@@ -59,7 +62,8 @@
 //! * `claim.rs`: [`Claim`], a run and how it ends; `lease.rs`: its heartbeat.
 //! * `capacity.rs`: the slots that hold the global limit; `view.rs`: what a process knows of
 //!   every record.
-//! * `snapshot.rs`, `dead_letters.rs`: whole listings for tools; `error.rs`: [`QueueError`].
+//! * `snapshot.rs`: whole listings for tools; `dead_letters.rs`: the dead letters, their
+//!   `dead-letter/` listing and their re-enqueue; `error.rs`: [`QueueError`].
 
 mod capacity;
 mod claim;
