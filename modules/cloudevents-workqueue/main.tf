@@ -5,7 +5,7 @@
 
 locals {
   labels     = merge(var.labels, { team = var.team, product = var.product })
-  receiver   = "${var.workqueue.name}-rcv"
+  receiver   = var.workqueue.name
   filter_set = length(var.filters) > 0 ? var.filters : [{}]
   subscriptions = merge([
     for region in keys(var.regions) : {

@@ -56,7 +56,7 @@ variable "priority" {
 }
 
 variable "workqueue" {
-  description = "The workqueue the keys go to: its name, as given to the workqueue module, and its receiver's URI by region (the workqueue module's receiver output has both; without uris the receiver is looked up, so it must exist first)."
+  description = "The workqueue the keys go to: its receiver service's name (as the reference takes it: `module.<workqueue>.receiver.name`), and optionally its URI by region (the workqueue module's receiver output has both; without uris the receiver is looked up by name, so it must exist first)."
   type = object({
     name = string
     uris = optional(map(string))

@@ -1,4 +1,5 @@
-// Keys that failed max-retry times wait in the dead-letter part of their object for a person.
+// Keys that failed max-retry times wait in the dead-letter part of their object for a person
+// (and are listed under dead-letter/ in the bucket).
 
 resource "google_monitoring_alert_policy" "dead_letters" {
   count = var.max-retry > 0 && var.enable_dead_letter_alerting ? 1 : 0
@@ -27,6 +28,6 @@ resource "google_monitoring_alert_policy" "dead_letters" {
 
   documentation {
     mime_type = "text/markdown"
-    content   = "Keys of workqueue `${var.name}` failed ${var.max-retry} times and were dead-lettered. List them with `reconcilers queue dead-letters --storage gs://${google_storage_bucket.queue.name}`; after a fix, run the `${var.name}-req` job to enqueue them again."
+    content   = "Keys of workqueue `${var.name}` failed ${var.max-retry} times and were dead-lettered. List them with `gsutil ls gs://${google_storage_bucket.queue.name}/dead-letter/` or `reconcilers queue dead-letters --storage gs://${google_storage_bucket.queue.name}`; after a fix, run the `${var.name}-reenqueue` job to enqueue them again."
   }
 }

@@ -1,9 +1,10 @@
-// The dead-letter re-enqueue job (`reconcilers queue reenqueue`), run by hand:
-// gcloud run jobs execute <name>-req --region <primary region>
+// The dead-letter re-enqueue job (`reconcilers queue reenqueue`), run by hand, named as the
+// reference's runbook names it:
+// gcloud run jobs execute <name>-reenqueue --region <primary region>
 
 resource "google_cloud_run_v2_job" "reenqueue" {
   project             = var.project_id
-  name                = "${var.name}-req"
+  name                = "${var.name}-reenqueue"
   location            = local.primary_region
   deletion_protection = var.deletion_protection
   labels              = local.labels
