@@ -17,7 +17,9 @@ modules, 7 image (the Dockerfile's stages, non-root distroless runtime, and the
 binary's shared libraries all in distroless cc), 8 routes (the gateway module's
 routes file, applied offline, read back by `reconcilers gateway --check`), 9 calls (local
 module calls give declared variables and every required one; module.X.Y names an output of
-X). The binary is --bin,
+X), and, for the repository's modules, 10 dashboard (the workqueue section applied offline
+for each scope: each series a filter or a PromQL query, a completion-rate chart by status, a
+line per region for a regional queue). The binary is --bin,
 else $RECONCILERS_BIN, else target/debug/reconcilers in the repository root.
 Exit status is 1 when any check fails. --self-test copies check_fixtures/
 (bad-CHECK must fail CHECK, good must pass all; *.tf.in there become *.tf) to
@@ -42,6 +44,7 @@ if sys.path[:1] != [str(HERE)]:  # the checks package beside this script, whatev
 from checks.calls import check_calls  # noqa: E402
 from checks.checkov import check_checkov  # noqa: E402
 from checks.common import FIXTURES, module_dirs, parse_all  # noqa: E402
+from checks.dashboard import check_dashboard  # noqa: E402
 from checks.docs import check_docs  # noqa: E402
 from checks.flags import Binary, check_flags  # noqa: E402
 from checks.image import check_image  # noqa: E402
@@ -153,6 +156,8 @@ def main(argv=None):
         results.append(check_image(dockerfile, Path(binary.path)))
     if (root / "gateway" / "routes").is_dir():
         results.append(check_routes(root.resolve(), binary.path))
+    if (root / "dashboard" / "sections" / "workqueue").is_dir():
+        results.append(check_dashboard(root.resolve()))
     for res in results:
         res.print()
         failed += [res.name] if res.errors else []

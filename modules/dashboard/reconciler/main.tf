@@ -16,6 +16,7 @@ module "workqueue" {
   name            = local.workqueue_name
   concurrent_work = var.concurrent_work
   max_retry       = var.max_retry
+  scope           = var.scope
   y_offset        = 0
 }
 

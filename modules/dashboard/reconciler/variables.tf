@@ -68,6 +68,18 @@ variable "concurrent_work" {
   }
 }
 
+variable "scope" {
+  description = "The workqueue's scope: \"global\" (one queue for every region) or \"regional\" (a queue per region, charted a line per region)."
+  type        = string
+  default     = "global"
+  nullable    = false
+
+  validation {
+    condition     = contains(["global", "regional"], var.scope)
+    error_message = "The scope must be \"global\" or \"regional\"."
+  }
+}
+
 variable "labels" {
   description = "Labels for the dashboard (and the error alert policy, when enabled). Keys: a lowercase letter, then up to 62 lowercase letters, digits, underscores or hyphens; values: up to 63 of the same."
   type        = map(string)

@@ -5,6 +5,7 @@ module "workqueue" {
   name            = var.name
   concurrent_work = var.concurrent_work
   max_retry       = var.max_retry
+  scope           = var.scope
   y_offset        = 0
 }
 

@@ -32,16 +32,23 @@ locals {
     ])
   }
 
+  # With a queue per region, the queue's own figures are per region: a line each.
+  regional       = var.scope == "regional"
+  by_region      = local.regional ? ["resource.label.\"location\""] : []
+  region_legend  = local.regional ? " $${resource.labels.location}" : ""
+  promql_regions = local.regional ? ", location" : ""
+
   # A series spec: which metric, how to align and reduce it, and how to draw it.
   # The gauges are set from a dispatch pass's view of the whole queue, so every
-  # dispatcher instance reports the same figure (and receivers report 0): take the max.
+  # dispatcher instance of a queue reports the same figure (and receivers report 0): take
+  # the max (per region, when each region has its own queue).
   gauge = {
     for metric, kind in local.kinds : metric => {
       metric   = metric
       aligner  = "ALIGN_MEAN"
       reducer  = "REDUCE_MAX"
-      group_by = []
-      legend   = ""
+      group_by = local.by_region
+      legend   = local.region_legend
       plot     = "LINE"
     } if kind == "gauge"
   }
@@ -86,8 +93,8 @@ locals {
       y_label = "keys"
       unit    = "1"
       series = [
-        merge(local.gauge.workqueue_queued_keys, { legend = "queued (due and not yet due)" }),
-        merge(local.gauge.workqueue_notbefore_keys, { legend = "not before (not yet due)" }),
+        merge(local.gauge.workqueue_queued_keys, { legend = "queued (due and not yet due)${local.region_legend}" }),
+        merge(local.gauge.workqueue_notbefore_keys, { legend = "not before (not yet due)${local.region_legend}" }),
       ]
       thresholds = []
     },
@@ -95,7 +102,7 @@ locals {
       title   = "Keys in progress"
       y_label = "keys"
       unit    = "1"
-      series  = [merge(local.gauge.workqueue_in_progress_keys, { legend = "in progress" })]
+      series  = [merge(local.gauge.workqueue_in_progress_keys, { legend = "in progress${local.region_legend}" })]
       thresholds = [{
         label      = "concurrent_work (${var.concurrent_work})"
         value      = var.concurrent_work
@@ -141,6 +148,18 @@ locals {
       thresholds = []
     },
     {
+      # A histogram's count as a rate, which only PromQL reads from Managed Prometheus.
+      title   = "Completions by status (per second)"
+      y_label = "keys/s"
+      unit    = "1/s"
+      series = [{
+        promql = "sum by (status${local.promql_regions}) (rate(workqueue_time_to_completion_seconds_count{service_name=\"${var.name}-dsp\"}[5m]))"
+        legend = "$${metric.labels.status}${local.promql_regions == "" ? "" : " $${metric.labels.location}"}"
+        plot   = "STACKED_BAR"
+      }]
+      thresholds = []
+    },
+    {
       title      = "Attempts at completion"
       y_label    = "attempts"
       unit       = "1"
@@ -151,14 +170,14 @@ locals {
       title      = "Max attempts among queued keys"
       y_label    = "attempts"
       unit       = "1"
-      series     = [merge(local.gauge.workqueue_max_attempts, { legend = "max attempts" })]
+      series     = [merge(local.gauge.workqueue_max_attempts, { legend = "max attempts${local.region_legend}" })]
       thresholds = local.max_retry_lines
     },
     ], var.max_retry > 0 ? [{
       title      = "Dead-lettered keys"
       y_label    = "keys"
       unit       = "1"
-      series     = [merge(local.gauge.workqueue_dead_lettered_keys, { legend = "dead-lettered" })]
+      series     = [merge(local.gauge.workqueue_dead_lettered_keys, { legend = "dead-lettered${local.region_legend}" })]
       thresholds = []
     }] : [], [
     {
@@ -227,17 +246,22 @@ locals {
               targetAxis         = "Y1"
               minAlignmentPeriod = local.period
               legendTemplate     = s.legend
-              timeSeriesQuery = {
+              # A series is a PromQL query or a filter with its aggregation; the two
+              # shapes go through JSON, as Terraform cannot choose between object types.
+              timeSeriesQuery = jsondecode(can(s.promql) ? jsonencode({
+                unitOverride    = c.unit
+                prometheusQuery = try(s.promql, "")
+                }) : jsonencode({
                 unitOverride = c.unit
                 timeSeriesFilter = {
-                  filter = local.filters[s.metric]
+                  filter = try(local.filters[s.metric], "")
                   aggregation = merge({
                     alignmentPeriod    = local.period
-                    perSeriesAligner   = s.aligner
-                    crossSeriesReducer = s.reducer
-                  }, length(s.group_by) > 0 ? { groupByFields = s.group_by } : {})
+                    perSeriesAligner   = try(s.aligner, "")
+                    crossSeriesReducer = try(s.reducer, "")
+                  }, length(try(s.group_by, [])) > 0 ? { groupByFields = s.group_by } : {})
                 }
-              }
+              }))
             }
           ]
         }, length(c.thresholds) > 0 ? { thresholds = c.thresholds } : {})

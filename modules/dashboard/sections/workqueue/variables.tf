@@ -32,6 +32,18 @@ variable "max_retry" {
   }
 }
 
+variable "scope" {
+  description = "The workqueue's scope: \"global\" (one queue for every region: each chart is one line, as every dispatcher reports the same queue) or \"regional\" (a queue per region: the queue's charts get a line per region)."
+  type        = string
+  default     = "global"
+  nullable    = false
+
+  validation {
+    condition     = contains(["global", "regional"], var.scope)
+    error_message = "The scope must be \"global\" or \"regional\"."
+  }
+}
+
 variable "y_offset" {
   description = "The row of the dashboard's 48-column mosaic layout at which the section starts."
   type        = number
