@@ -1,5 +1,6 @@
 """Check 5 flags: the reconcilers binary's help (cached per subcommand), and the walk of
 every parsed module for containers whose --flags and env names it checks against it."""
+import json
 import os
 import re
 import subprocess
@@ -99,12 +100,27 @@ def env_names(node, lcl, warn):
     return [n for n in names if isinstance(n, str) and ENV_NAME.match(n)]
 
 
+def inline_locals(expr, lcl, depth=0):
+    """expr with each `local.NAME` it uses whole replaced by that local's expression (a list's
+    items as string literals), so the flags a conditional or a concat() of locals builds are
+    seen: every branch's flags are checked."""
+    def value_text(m):
+        value = scalar(lcl.get(m.group(1)))
+        if isinstance(value, list):
+            return "[" + ", ".join(json.dumps(scalar(v)) for v in value if isinstance(scalar(v), str)) + "]"
+        if isinstance(value, str) and depth < 5:
+            return inline_locals(value, lcl, depth + 1)
+        return m.group(0)
+    return WHOLE_LOCAL.sub(value_text, expr)
+
+
 def container_args(node, lcl):
     """The args of a dict as a list of strings/values: a list, a local holding one, or the
-    string literals of a concat() expression (in order); None when there are none."""
+    string literals of a concat() expression (in order, locals it uses inlined); None when
+    there are none."""
     value = resolve(get(node, "args"), lcl)
     if isinstance(expr := scalar(value), str) and expr.startswith("${concat("):
-        return [a or b for a, b in STRING_LITERAL.findall(expr)]
+        return [a or b for a, b in STRING_LITERAL.findall(inline_locals(expr, lcl))]
     args = seq(value)
     return [scalar(a) for a in args] if args else None
 

@@ -1,11 +1,17 @@
 // Broker events into a workqueue: in each region, one push subscription per filter on the
 // broker's topic (exact-match filters, ORed by being separate subscriptions), delivering each
 // event in CloudEvents binary mode to a gateway's /events, whose one route makes the key of
-// extension_key at priority. Events that keep failing go to a dead-letter topic.
+// extension_key at priority, or, with repository, a key per file a push changed that matches
+// path_patterns. Events that keep failing go to a dead-letter topic.
 
 locals {
-  labels     = merge(var.labels, { team = var.team, product = var.product })
-  receiver   = var.workqueue.name
+  labels   = merge(var.labels, { team = var.team, product = var.product })
+  receiver = var.workqueue.name
+  # The gateway's one route: the extension's value, or the paths of the repository's pushes.
+  route_args = var.repository == null ? ["--extension-key", var.extension_key] : concat(
+    ["--repository", var.repository],
+    flatten([for pattern in var.path_patterns : ["--path-pattern", pattern]]),
+  )
   filter_set = length(var.filters) > 0 ? var.filters : [{}]
   subscriptions = merge([
     for region in keys(var.regions) : {
@@ -13,7 +19,7 @@ locals {
         region = region
         filter = join(" AND ", concat(
           [for attribute, value in filter : "attributes.ce-${attribute} = ${jsonencode(value)}"],
-          ["attributes:ce-${var.extension_key}"],
+          var.extension_key == null ? [] : ["attributes:ce-${var.extension_key}"],
         ))
       }
     }
@@ -45,8 +51,9 @@ module "gateway" {
   name            = var.name
   regions         = var.regions
   service_account = google_service_account.subscriber.email
-  image           = var.image
-  args            = ["gateway", "--extension-key", var.extension_key, "--priority", tostring(var.priority)]
+  image           = local.image
+  args            = concat(["gateway"], local.route_args, ["--priority", tostring(var.priority)])
+  secret_env      = var.github_credentials
   regional_env = {
     WORKQUEUE_SERVICE = var.workqueue.uris != null ? var.workqueue.uris : { for region, service in data.google_cloud_run_v2_service.receiver : region => service.uri }
   }
@@ -54,6 +61,26 @@ module "gateway" {
   ingress             = "INGRESS_TRAFFIC_INTERNAL_ONLY"
   deletion_protection = var.deletion_protection
   labels              = local.labels
+}
+
+// The gateway reads its GitHub credentials.
+resource "google_secret_manager_secret_iam_member" "gateway_reads" {
+  for_each = var.github_credentials
+
+  project   = var.project_id
+  secret_id = each.value.secret
+  role      = "roles/secretmanager.secretAccessor"
+  member    = "serviceAccount:${google_service_account.subscriber.email}"
+}
+
+// One route: an extension's value, or a repository's pushes.
+resource "terraform_data" "route" {
+  lifecycle {
+    precondition {
+      condition     = (var.extension_key == null) != (var.repository == null) && (var.repository == null || length(var.path_patterns) > 0)
+      error_message = "Give extension_key, or repository with path_patterns, not both."
+    }
+  }
 }
 
 resource "google_cloud_run_v2_service_iam_member" "gateway_enqueues" {

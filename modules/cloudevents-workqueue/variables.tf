@@ -21,8 +21,9 @@ variable "regions" {
 }
 
 variable "image" {
-  description = "The reconcilers image (the repository's Dockerfile)."
+  description = "The reconcilers image (the repository's Dockerfile), best by digest; null builds it from this repository with Docker when Terraform applies (the image module)."
   type        = string
+  default     = null
 }
 
 variable "broker" {
@@ -37,12 +38,34 @@ variable "filters" {
 }
 
 variable "extension_key" {
-  description = "The CloudEvent extension whose value is the key (for instance pullrequesturl); events without it are not delivered."
+  description = "The CloudEvent extension whose value is the key (for instance pullrequesturl); events without it are not delivered. Null with `repository`: keys are the paths pushes change."
   type        = string
+  default     = null
   validation {
-    condition     = can(regex("^[a-z0-9]{1,20}$", var.extension_key))
+    condition     = var.extension_key == null || can(regex("^[a-z0-9]{1,20}$", var.extension_key))
     error_message = "extension_key must be a CloudEvents attribute name: lowercase letters and digits."
   }
+}
+
+variable "repository" {
+  description = "Instead of an extension's value: `owner/repo`, whose pushes (dev.chainguard.github.push events, the GitHub delivery in their data) become a key per changed file matching `path_patterns`, as the gateway's path routes make them of webhooks."
+  type        = string
+  default     = null
+}
+
+variable "path_patterns" {
+  description = "With `repository`: anchored regular expressions, one capture group each, that pick the files (and the key's path) of a push."
+  type        = list(string)
+  default     = []
+}
+
+variable "github_credentials" {
+  description = "With `repository`: the gateway's GitHub API credentials from Secret Manager, by variable (GITHUB_TOKEN, or GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY and GITHUB_INSTALLATION_ID), for a push that lists only some of its commits; empty reads public repositories anonymously."
+  type = map(object({
+    secret  = string
+    version = optional(string, "latest")
+  }))
+  default = {}
 }
 
 variable "priority" {

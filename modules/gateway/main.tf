@@ -112,7 +112,7 @@ module "gateway" {
   name            = var.name
   regions         = var.regions
   service_account = google_service_account.gateway.email
-  image           = var.image
+  image           = local.image
   // /events takes unauthenticated events: a gateway open to the internet serves /webhook only.
   args = ["gateway", "--webhook-only"]
   env = merge(

@@ -21,8 +21,9 @@ variable "regions" {
 }
 
 variable "image" {
-  description = "The reconcilers image (the repository's Dockerfile)."
+  description = "The reconcilers image (the repository's Dockerfile), best by digest; null builds it from this repository with Docker when Terraform applies (the image module)."
   type        = string
+  default     = null
 }
 
 variable "routes" {

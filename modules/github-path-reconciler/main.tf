@@ -27,12 +27,13 @@ module "reconciler" {
   regions                     = var.regions
   primary-region              = var.primary-region
   image                       = var.image
+  containers                  = var.containers
   args                        = var.args
-  env                         = var.env
+  env                         = merge(var.env, var.octo_sts_identity == null ? {} : { OCTO_IDENTITY = var.octo_sts_identity })
   regional-env                = var.regional-env
   secret_env                  = var.secret_env
   service_account             = var.service_account
-  workqueue_image             = var.workqueue_image
+  workqueue_image             = local.workqueue_image
   scaling                     = var.scaling
   resources                   = var.resources
   request_timeout_seconds     = var.request_timeout_seconds
@@ -96,7 +97,7 @@ resource "google_cloud_run_v2_job" "resync" {
       }
 
       containers {
-        image = var.workqueue_image
+        image = local.workqueue_image
         args  = local.resync_args
 
         dynamic "env" {
@@ -156,4 +157,43 @@ resource "google_cloud_scheduler_job" "resync" {
   }
 
   depends_on = [google_cloud_run_v2_job_iam_member.scheduler_runs_resync]
+}
+
+// The reconcilers image of the workqueue, the resync and the push gateway: given, or built
+// once here from this repository.
+module "system_image" {
+  source = "../image"
+  count  = var.workqueue_image == null ? 1 : 0
+
+  project_id = var.project_id
+  name       = "${var.name}-reconcilers"
+  location   = var.primary-region
+}
+
+locals {
+  workqueue_image = var.workqueue_image != null ? var.workqueue_image : module.system_image[0].image
+}
+
+// With a broker: the repository's pushes from it, through a gateway of this module's own, into
+// the workqueue (the same keys a webhook gateway's path route makes).
+module "push_events" {
+  source = "../cloudevents-workqueue"
+  count  = var.broker != null ? 1 : 0
+
+  project_id            = var.project_id
+  name                  = "${substr(local.account_prefix, 0, 17)}-push"
+  regions               = var.regions
+  image                 = local.workqueue_image
+  broker                = var.broker
+  filters               = [{ type = "dev.chainguard.github.push", subject = local.repository }]
+  repository            = local.repository
+  path_patterns         = var.path_patterns
+  priority              = 100
+  workqueue             = { name = module.reconciler.receiver.name, uris = module.reconciler.receiver.uris }
+  team                  = var.team
+  product               = var.product
+  labels                = var.labels
+  github_credentials    = var.github_credentials
+  notification_channels = var.notification_channels
+  deletion_protection   = var.deletion_protection
 }

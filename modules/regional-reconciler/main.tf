@@ -2,7 +2,8 @@
 // calls it with each key.
 
 locals {
-  labels = merge(var.labels, { team = var.team, product = var.product })
+  labels         = merge(var.labels, { team = var.team, product = var.product })
+  primary_region = coalesce(var.primary-region, keys(var.regions)[0])
 }
 
 module "reconciler" {
@@ -12,16 +13,17 @@ module "reconciler" {
   name                    = "${var.name}-rec"
   regions                 = var.regions
   service_account         = var.service_account
-  image                   = var.image
-  args                    = var.args
-  env                     = var.env
-  regional_env            = var.regional-env
-  secret_env              = var.secret_env
-  port_name               = "h2c"
+  image                   = local.image
+  args                    = local.args
+  env                     = local.env
+  regional_env            = local.regional_env
+  secret_env              = local.secret_env
+  port                    = local.port
+  port_name               = local.port_name
   ingress                 = "INGRESS_TRAFFIC_INTERNAL_ONLY"
   egress                  = var.egress
   scaling                 = var.scaling
-  resources               = var.resources
+  resources               = local.resources
   request_timeout_seconds = var.request_timeout_seconds
   deletion_protection     = var.deletion_protection
   labels                  = local.labels

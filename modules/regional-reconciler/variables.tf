@@ -27,8 +27,61 @@ variable "primary-region" {
 }
 
 variable "image" {
-  description = "The reconciler's image: a program built with the reconcilers SDK serving the workqueue's gRPC contract on $PORT."
+  description = "The reconciler's image, pushed already: a program built with the reconcilers SDK serving the workqueue's gRPC contract on $PORT. Give this or `containers`."
   type        = string
+  default     = null
+}
+
+variable "containers" {
+  description = "The reconciler's container, as the reference's regional-go-reconciler takes it: one entry whose `image` is pushed already, or whose `source` is built with Docker when Terraform applies (`working_dir` the build context, a crate or its Cargo workspace; `importpath` the crate's directory in it; `binary` default that directory's name; `base_image` the runtime image, default distroless cc). Its args, env (values, or Secret Manager references), regional-env, ports and resources apply on top of the module's own. Give this or `image`."
+  type = map(object({
+    image = optional(string)
+    source = optional(object({
+      working_dir = string
+      importpath  = optional(string, ".")
+      binary      = optional(string)
+      base_image  = optional(string)
+      env         = optional(list(string), [])
+    }))
+    args = optional(list(string), [])
+    ports = optional(list(object({
+      name           = optional(string, "h2c")
+      container_port = number
+    })), [])
+    resources = optional(object({
+      limits = optional(object({
+        cpu    = string
+        memory = string
+      }))
+      cpu_idle          = optional(bool)
+      startup_cpu_boost = optional(bool)
+    }), {})
+    env = optional(list(object({
+      name  = string
+      value = optional(string)
+      value_source = optional(object({
+        secret_key_ref = object({
+          secret  = string
+          version = string
+        })
+      }))
+    })), [])
+    regional-env = optional(list(object({
+      name  = string
+      value = map(string)
+    })), [])
+  }))
+  default = {}
+
+  validation {
+    condition     = length(var.containers) <= 1
+    error_message = "The containers map takes one container (the reconciler); sidecars are not supported."
+  }
+
+  validation {
+    condition     = alltrue([for c in values(var.containers) : (c.image == null) != (c.source == null)])
+    error_message = "Each container gives either an image (pushed already) or a source (built when Terraform applies), not both."
+  }
 }
 
 variable "args" {
@@ -64,8 +117,9 @@ variable "service_account" {
 }
 
 variable "workqueue_image" {
-  description = "The reconcilers image (the repository's Dockerfile) for the workqueue's processes."
+  description = "The reconcilers image (the repository's Dockerfile) for the workqueue's processes; null builds it from this repository when Terraform applies (the image module)."
   type        = string
+  default     = null
 }
 
 variable "scaling" {

@@ -38,7 +38,7 @@ resource "google_cloud_run_v2_service" "this" {
 
       ports {
         name           = var.port_name
-        container_port = 8080
+        container_port = var.port
       }
 
       resources {

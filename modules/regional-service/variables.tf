@@ -57,6 +57,12 @@ variable "secret_env" {
   default = {}
 }
 
+variable "port" {
+  description = "The container port Cloud Run sends requests to (the process reads it as $PORT)."
+  type        = number
+  default     = 8080
+}
+
 variable "port_name" {
   description = "How Cloud Run speaks to the container: h2c (HTTP/2 cleartext, needed for gRPC) or http1."
   type        = string

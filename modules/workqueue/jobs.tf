@@ -25,7 +25,7 @@ resource "google_cloud_run_v2_job" "reenqueue" {
       }
 
       containers {
-        image = var.image
+        image = local.image
         args  = ["queue", "reenqueue"]
         env {
           name  = "WORKQUEUE_BUCKET"

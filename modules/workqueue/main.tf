@@ -80,7 +80,7 @@ module "receiver" {
   name                = "${var.name}-rcv"
   regions             = var.regions
   service_account     = google_service_account.receiver.email
-  image               = var.image
+  image               = local.image
   args                = ["receiver"]
   env                 = local.storage_env
   ingress             = var.receiver_ingress
@@ -106,7 +106,7 @@ module "dispatcher" {
   name            = "${var.name}-dsp"
   regions         = var.regions
   service_account = google_service_account.dispatcher.email
-  image           = var.image
+  image           = local.image
   args            = ["dispatcher"]
   env = merge(local.storage_env, {
     WORKQUEUE_CONCURRENCY = tostring(var.concurrent-work)

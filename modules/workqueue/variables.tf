@@ -31,8 +31,9 @@ variable "primary-region" {
 }
 
 variable "image" {
-  description = "The reconcilers image (see the repository's Dockerfile), best by digest."
+  description = "The reconcilers image (the repository's Dockerfile), best by digest; null builds it from this repository with Docker when Terraform applies (the image module)."
   type        = string
+  default     = null
 }
 
 variable "concurrent-work" {
