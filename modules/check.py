@@ -82,7 +82,8 @@ BAD = {  # check -> texts its errors on check_fixtures/bad-CHECK must contain
     "flags": ["--no-such-flag is not an option of `reconcilers receiver`", "env NO_SUCH_ENV is not read",
               "--nope is not an option of `reconcilers queue list`", "env NO_SUCH_ENV_2 is not read"],
     "calls": ["module svc: nope is not a variable of ./svc", "module svc: the required size of ./svc is not given",
-              "module.svc.missing: no such output of module svc"],
+              "module.svc.missing: no such output of module svc", "module svc: shape: c is not an attribute",
+              "module svc: sizes[1]: a number is needed"],
 }
 
 
