@@ -43,6 +43,7 @@ module "reconciler" {
   max-retry                   = var.max-retry
   enable_dead_letter_alerting = var.enable_dead_letter_alerting
   multi_regional_location     = var.multi_regional_location
+  scope                       = var.scope
   team                        = var.team
   product                     = var.product
   labels                      = var.labels

@@ -44,6 +44,7 @@ module "workqueue" {
   max-retry                   = var.max-retry
   enable_dead_letter_alerting = var.enable_dead_letter_alerting
   multi_regional_location     = var.multi_regional_location
+  scope                       = var.scope
   reconciler-service          = { name = "${var.name}-rec" }
   team                        = var.team
   product                     = var.product

@@ -212,3 +212,13 @@ variable "deletion_protection" {
   type        = bool
   default     = true
 }
+
+variable "scope" {
+  description = "The workqueue's scope: \"global\" (one multi-regional bucket: a key runs in one region at a time) or \"regional\" (a bucket per region, each region's receiver and dispatcher on their own: lower latency, no exclusion across regions)."
+  type        = string
+  default     = "global"
+  validation {
+    condition     = contains(["global", "regional"], var.scope)
+    error_message = "The scope must be \"global\" or \"regional\"."
+  }
+}

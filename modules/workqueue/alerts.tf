@@ -28,6 +28,6 @@ resource "google_monitoring_alert_policy" "dead_letters" {
 
   documentation {
     mime_type = "text/markdown"
-    content   = "Keys of workqueue `${var.name}` failed ${var.max-retry} times and were dead-lettered. List them with `gsutil ls gs://${google_storage_bucket.queue.name}/dead-letter/` or `reconcilers queue dead-letters --storage gs://${google_storage_bucket.queue.name}`; after a fix, run the `${var.name}-reenqueue` job to enqueue them again."
+    content   = "Keys of workqueue `${var.name}` failed ${var.max-retry} times and were dead-lettered. List them with `gsutil ls gs://BUCKET/dead-letter/` or `reconcilers queue dead-letters --storage gs://BUCKET` (BUCKET: ${join(", ", [for b in google_storage_bucket.queue : b.name])}); after a fix, run the `${var.name}-reenqueue` job (of the bucket's region) to enqueue them again."
   }
 }

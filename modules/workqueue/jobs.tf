@@ -1,11 +1,23 @@
 // The dead-letter re-enqueue job (`reconcilers queue reenqueue`), run by hand, named as the
-// reference's runbook names it:
-// gcloud run jobs execute <name>-reenqueue --region <primary region>
+// reference's runbook names it, one per bucket (in the primary region, or in each region of a
+// regional queue):
+// gcloud run jobs execute <name>-reenqueue --region <region>
+
+locals {
+  reenqueue_regions = local.regional ? { for region in keys(var.regions) : region => region } : { global = local.primary_region }
+}
+
+moved {
+  from = google_cloud_run_v2_job.reenqueue
+  to   = google_cloud_run_v2_job.reenqueue["global"]
+}
 
 resource "google_cloud_run_v2_job" "reenqueue" {
+  for_each = local.reenqueue_regions
+
   project             = var.project_id
   name                = "${var.name}-reenqueue"
-  location            = local.primary_region
+  location            = each.value
   deletion_protection = var.deletion_protection
   labels              = local.labels
 
@@ -19,8 +31,8 @@ resource "google_cloud_run_v2_job" "reenqueue" {
       vpc_access {
         egress = "ALL_TRAFFIC"
         network_interfaces {
-          network    = var.regions[local.primary_region].network
-          subnetwork = var.regions[local.primary_region].subnet
+          network    = var.regions[each.value].network
+          subnetwork = var.regions[each.value].subnet
         }
       }
 
@@ -29,7 +41,7 @@ resource "google_cloud_run_v2_job" "reenqueue" {
         args  = ["queue", "reenqueue"]
         env {
           name  = "WORKQUEUE_BUCKET"
-          value = google_storage_bucket.queue.name
+          value = google_storage_bucket.queue[each.key].name
         }
       }
     }

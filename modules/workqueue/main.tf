@@ -1,14 +1,19 @@
-// A workqueue on Cloud Run: one multi-regional bucket holds the queue; in each region a
-// receiver (gRPC, where keys are enqueued) and a dispatcher (which calls the reconciler),
-// woken by the bucket's notifications through Pub/Sub and by a Cloud Scheduler tick every
-// minute; a job that re-enqueues dead letters; an alert on dead letters.
+// A workqueue on Cloud Run: one multi-regional bucket holds the queue (scope "global"), or
+// one bucket per region (scope "regional"); in each region a receiver (gRPC, where keys are
+// enqueued) and a dispatcher (which calls the reconciler), woken by its bucket's notifications
+// through Pub/Sub and by a Cloud Scheduler tick every minute; a job that re-enqueues dead
+// letters (per bucket); an alert on dead letters.
 
 locals {
   primary_region = coalesce(var.primary-region, keys(var.regions)[0])
   batch_size     = coalesce(var.batch-size, ceil(var.concurrent-work / length(var.regions)))
   labels         = merge(var.labels, { team = var.team, product = var.product })
-  storage_env = {
-    WORKQUEUE_BUCKET = google_storage_bucket.queue.name
+  # The buckets: "global" => the multi-region, or region => that region. Each region's
+  # processes use the bucket of their region, or the one global bucket.
+  regional = var.scope == "regional"
+  buckets  = local.regional ? { for region in keys(var.regions) : region => upper(region) } : { global = var.multi_regional_location }
+  bucket_of = {
+    for region in keys(var.regions) : region => google_storage_bucket.queue[local.regional ? region : "global"].name
   }
   // Service account ids are at most 30 characters: a prefix of the name, the role, and the
   // random suffix.
@@ -28,9 +33,11 @@ data "google_project" "this" {
 resource "google_storage_bucket" "queue" {
   #checkov:skip=CKV_GCP_78:Queue objects churn (one per key, rewritten at each step): versions would keep every past state and bill for it.
   #checkov:skip=CKV_GCP_62:Access logs would record every queue operation, several per key, costing more than the queue itself; Cloud Audit Logs cover administrative access.
+  for_each = local.buckets
+
   project                     = var.project_id
-  name                        = "${var.name}-${random_string.suffix.result}"
-  location                    = var.multi_regional_location
+  name                        = each.key == "global" ? "${var.name}-${random_string.suffix.result}" : "${substr(var.name, 0, 30)}-${each.key}-${random_string.suffix.result}"
+  location                    = each.value
   force_destroy               = !var.deletion_protection
   uniform_bucket_level_access = true
   public_access_prevention    = "enforced"
@@ -61,16 +68,26 @@ resource "google_service_account" "reenqueue" {
   display_name = "${var.name} workqueue dead-letter re-enqueue"
 }
 
-// The queue's processes read and write objects of this bucket only.
+// Before scope: one bucket, not keyed.
+moved {
+  from = google_storage_bucket.queue
+  to   = google_storage_bucket.queue["global"]
+}
+
+// The queue's processes read and write objects of its buckets only.
 resource "google_storage_bucket_iam_member" "queue" {
-  for_each = {
-    receiver   = google_service_account.receiver.email
-    dispatcher = google_service_account.dispatcher.email
-    reenqueue  = google_service_account.reenqueue.email
-  }
-  bucket = google_storage_bucket.queue.name
+  for_each = merge([
+    for bucket in keys(local.buckets) : {
+      for role, email in {
+        receiver   = google_service_account.receiver.email
+        dispatcher = google_service_account.dispatcher.email
+        reenqueue  = google_service_account.reenqueue.email
+      } : "${bucket}-${role}" => { bucket = bucket, email = email }
+    }
+  ]...)
+  bucket = google_storage_bucket.queue[each.value.bucket].name
   role   = "roles/storage.objectAdmin"
-  member = "serviceAccount:${each.value}"
+  member = "serviceAccount:${each.value.email}"
 }
 
 module "receiver" {
@@ -82,7 +99,7 @@ module "receiver" {
   service_account     = google_service_account.receiver.email
   image               = local.image
   args                = ["receiver"]
-  env                 = local.storage_env
+  regional_env        = { WORKQUEUE_BUCKET = local.bucket_of }
   ingress             = var.receiver_ingress
   deletion_protection = var.deletion_protection
   labels              = local.labels
@@ -108,12 +125,13 @@ module "dispatcher" {
   service_account = google_service_account.dispatcher.email
   image           = local.image
   args            = ["dispatcher"]
-  env = merge(local.storage_env, {
+  env = {
     WORKQUEUE_CONCURRENCY = tostring(var.concurrent-work)
     WORKQUEUE_BATCH_SIZE  = tostring(local.batch_size)
     WORKQUEUE_MAX_RETRY   = tostring(var.max-retry)
-  })
+  }
   regional_env = {
+    WORKQUEUE_BUCKET = local.bucket_of
     WORKQUEUE_TARGET = { for region, service in data.google_cloud_run_v2_service.reconciler : region => service.uri }
   }
   // Reconciler calls and lease renewals go on between the requests that wake it.

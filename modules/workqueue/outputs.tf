@@ -15,6 +15,11 @@ output "dispatcher" {
 }
 
 output "bucket" {
-  description = "The bucket holding the queue."
-  value       = google_storage_bucket.queue.name
+  description = "The bucket holding the queue (scope global); null for a regional queue (see buckets)."
+  value       = local.regional ? null : google_storage_bucket.queue["global"].name
+}
+
+output "buckets" {
+  description = "The bucket each region's receiver and dispatcher use (region => bucket): the one global bucket in every region, or each region's own."
+  value       = local.bucket_of
 }

@@ -30,7 +30,7 @@ resource "google_pubsub_topic_iam_member" "gcs_publishes" {
 resource "google_storage_notification" "changes" {
   for_each = var.regions
 
-  bucket         = google_storage_bucket.queue.name
+  bucket         = local.bucket_of[each.key]
   payload_format = "JSON_API_V1"
   topic          = google_pubsub_topic.changes[each.key].id
 

@@ -84,12 +84,12 @@ variable "product" {
 }
 
 variable "scope" {
-  description = "Where the queue's storage lives; one multi-regional bucket shared by every region."
+  description = "Where the queue's storage lives: \"global\", one multi-regional bucket (multi_regional_location) shared by every region, so a key runs in one region at a time; or \"regional\", a bucket per region, each region's receiver and dispatcher on their own: lower latency, but no exclusion across regions (a key enqueued in two regions may run in both at once)."
   type        = string
   default     = "global"
   validation {
-    condition     = var.scope == "global"
-    error_message = "Only the global scope (one multi-regional bucket) is supported."
+    condition     = contains(["global", "regional"], var.scope)
+    error_message = "The scope must be \"global\" or \"regional\"."
   }
 }
 
