@@ -1,7 +1,8 @@
 //! The resync as users run it: `reconcilers resync --once` (the Cloud Run job) listing a
 //! repository from a fake GitHub API, cut-short tree included, into a real receiver; the
 //! scheduled resync running and counting its runs, and `dev` serving its metrics; bad input
-//! refused with a clear message.
+//! refused with a clear message; and a sweep with an Octo STS identity reading GitHub with the
+//! tokens a fake exchange gives for a fake metadata server's ID token.
 
 mod common;
 #[path = "../resync/tests/fake_github/mod.rs"]
@@ -103,6 +104,116 @@ async fn resync_once_should_enqueue_every_matching_file_through_a_receiver() {
     assert!(
         output.contains("resync done") && output.contains(r#""enqueued":30"#),
         "{output}"
+    );
+}
+
+/// Serves `router` on a loopback port; its address.
+async fn serve(router: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    addr.to_string()
+}
+
+#[tokio::test]
+async fn resync_should_read_github_with_octo_sts_tokens_when_given_an_identity() {
+    use axum::extract::Query;
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::routing::get;
+    use std::collections::HashMap;
+
+    let fake = Arc::new(FakeGitHub::new(
+        &["config/a.yaml", "config/b.yaml"],
+        usize::MAX,
+    ));
+    let github = fake.serve().await;
+    // The metadata server hands out `id-token-for-<audience>`; the exchange trusts that token
+    // (audience: its own host) for the identity config-sync, scoped to one repository.
+    let metadata = serve(axum::Router::new().route(
+        "/computeMetadata/v1/instance/service-accounts/default/identity",
+        get(|Query(q): Query<HashMap<String, String>>| async move {
+            format!("id-token-for-{}", q["audience"])
+        }),
+    ))
+    .await;
+    let exchanges: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let seen = exchanges.clone();
+    let exchange = serve(axum::Router::new().route(
+        "/sts/exchange",
+        get(
+            move |headers: HeaderMap, Query(q): Query<HashMap<String, String>>| async move {
+                let bearer = headers.get("authorization").and_then(|v| v.to_str().ok());
+                seen.lock()
+                    .unwrap()
+                    .push(format!("{} {}", q["identity"], q["scope"]));
+                if bearer != Some("Bearer id-token-for-127.0.0.1") || q["identity"] != "config-sync"
+                {
+                    return (
+                        StatusCode::FORBIDDEN,
+                        r#"{"message":"no trust policy"}"#.to_owned(),
+                    );
+                }
+                (
+                    StatusCode::OK,
+                    format!(r#"{{"token":"ghs-sts-{}"}}"#, q["scope"]),
+                )
+            },
+        ),
+    ))
+    .await;
+    let storage = TestStorage::dir();
+    let (http, grpc) = (free_addr(), free_addr());
+    let mut receiver = storage.receiver("receiver", http, grpc);
+    receiver.wait_healthy(http).await;
+    let workqueue = format!("http://{grpc}");
+    let sts_url = format!("http://{exchange}");
+    let args = [
+        "resync",
+        "--once",
+        "--repository",
+        REPOSITORY,
+        "--path-pattern",
+        "config/(.+)\\.yaml",
+        "--period-hours",
+        "24",
+        "--workqueue",
+        &workqueue,
+        "--github-api",
+        &github,
+        "--octo-sts-url",
+        &sts_url,
+    ]
+    .map(str::to_owned);
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_reconcilers"))
+            .args(&args)
+            .env_remove("GITHUB_TOKEN")
+            .env_remove("GITHUB_APP_ID")
+            .env("OCTO_IDENTITY", "config-sync")
+            .env("GCE_METADATA_HOST", &metadata)
+            .output()
+            .expect("run reconcilers resync")
+    })
+    .await
+    .unwrap();
+    let (ok, output) = outcome(&out);
+    assert!(ok, "{output}");
+    assert!(output.contains(r#""enqueued":2"#), "{output}");
+    let authorizations = fake.authorizations.lock().unwrap().clone();
+    assert!(!authorizations.is_empty());
+    let want = format!("Bearer ghs-sts-{REPOSITORY}");
+    assert!(
+        authorizations.iter().all(|a| *a == want),
+        "{authorizations:?}"
+    );
+    assert_eq!(
+        *exchanges.lock().unwrap(),
+        [format!("config-sync {REPOSITORY}")],
+        "one exchange, reused for every call"
+    );
+    assert!(
+        !output.contains("ghs-sts"),
+        "no token in the logs: {output}"
     );
 }
 

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use github::api::{TokenFuture, TokenSource};
 use reconciler::IdTokenSource;
 use serde::Deserialize;
 
@@ -174,6 +175,31 @@ fn audience_of(url: &str) -> String {
         .filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit()))
         .map_or(host, |(name, _)| name)
         .to_owned()
+}
+
+/// Octo STS tokens of one scope, as the github crate's [`TokenSource`]: what the resync's
+/// API client calls with, so a sweep needs no stored GitHub secret.
+#[derive(Debug)]
+pub struct ScopedTokens {
+    sts: Arc<OctoSts>,
+    scope: Scope,
+}
+
+impl OctoSts {
+    /// Its tokens for `scope`, as a [`TokenSource`] (reused and renewed as [`OctoSts::token`]
+    /// does).
+    pub fn tokens_for(self: Arc<Self>, scope: Scope) -> Arc<dyn TokenSource> {
+        Arc::new(ScopedTokens { sts: self, scope })
+    }
+}
+
+impl TokenSource for ScopedTokens {
+    fn token(&self) -> TokenFuture<'_> {
+        Box::pin(async move {
+            let token = self.sts.token(&self.scope).await?;
+            Ok(token.secret().to_owned())
+        })
+    }
 }
 
 #[cfg(test)]

@@ -15,6 +15,8 @@ locals {
   resync_env = merge(
     { WORKQUEUE_SERVICE = module.reconciler.receiver.uris[var.primary-region] },
     var.github_api_url == null ? {} : { GITHUB_API_URL = var.github_api_url },
+    // Without stored credentials, the resync reads GitHub with Octo STS tokens too.
+    var.octo_sts_identity == null ? {} : { OCTO_IDENTITY = var.octo_sts_identity },
   )
   account_prefix = trimsuffix(substr(var.name, 0, 25), "-")
 }

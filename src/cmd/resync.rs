@@ -34,9 +34,16 @@ pub(crate) struct SweepArgs {
     period_hours: u32,
     /// The GitHub API's base URL (GitHub Enterprise; a local fake in tests). Auth:
     /// GITHUB_TOKEN, or GITHUB_APP_ID with GITHUB_APP_PRIVATE_KEY(_FILE) and
-    /// GITHUB_INSTALLATION_ID.
+    /// GITHUB_INSTALLATION_ID, or Octo STS (--octo-identity), or none.
     #[arg(long, env = "GITHUB_API_URL")]
     github_api: Option<String>,
+    /// Without GITHUB_TOKEN or a GitHub App: the Octo STS identity (a trust policy in the
+    /// repository) whose tokens, exchanged for the workload's Google ID token, read it.
+    #[arg(long, env = "OCTO_IDENTITY")]
+    octo_identity: Option<String>,
+    /// The Octo STS exchange.
+    #[arg(long, env = "OCTO_STS_URL", default_value = github_reconciler::DEFAULT_OCTO_STS_URL)]
+    octo_sts_url: String,
     /// Keys enqueued at once.
     #[arg(long, default_value_t = DEFAULT_CONCURRENCY)]
     concurrency: usize,
@@ -47,6 +54,30 @@ pub(crate) struct SweepArgs {
 }
 
 impl SweepArgs {
+    /// The sweep's GitHub client: the environment's token or App, else Octo STS tokens for
+    /// the repository when an identity is given, else anonymous.
+    fn github(&self) -> anyhow::Result<GitHubApi> {
+        let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+        let Some(identity) = self
+            .octo_identity
+            .as_deref()
+            .filter(|_| !set("GITHUB_TOKEN") && !set("GITHUB_APP_ID"))
+        else {
+            return sweep_github(self.github_api.as_deref());
+        };
+        let (owner, repo) = github::key::split_full_name(&self.repository)?;
+        let sts = Arc::new(github_reconciler::OctoSts::new(
+            identity,
+            &self.octo_sts_url,
+        ));
+        let tokens = sts.tokens_for(github_reconciler::Scope::repo(owner, repo));
+        info!(identity, repository = %self.repository, "GitHub tokens from Octo STS");
+        Ok(
+            GitHubApi::with_token_source(self.github_api.as_deref(), tokens)?
+                .with_max_rate_limit_wait(RATE_LIMIT_WAIT),
+        )
+    }
+
     /// The schedule: `--schedule` once checked, else the period's.
     fn schedule(&self) -> anyhow::Result<String> {
         let period = Period::from_hours(self.period_hours)?;
@@ -58,7 +89,7 @@ impl SweepArgs {
     fn sweep(&self, workqueue: Arc<dyn Enqueue>) -> anyhow::Result<Sweep> {
         let period = Period::from_hours(self.period_hours)?;
         Ok(Sweep::new(
-            sweep_github(self.github_api.as_deref())?,
+            self.github()?,
             &self.repository,
             &self.path_patterns,
             period,

@@ -110,7 +110,20 @@ impl GitHubApi {
             source,
         };
         let attempt = async {
-            let response = self.client._get(route).await.map_err(unanswered)?;
+            let headers = match &self.tokens {
+                Some(tokens) => Some(bearer(tokens.token().await.map_err(|source| {
+                    GitHubError::Token {
+                        route: route.to_owned(),
+                        source,
+                    }
+                })?)),
+                None => None,
+            };
+            let response = self
+                .client
+                ._get_with_headers(route, headers)
+                .await
+                .map_err(unanswered)?;
             self.calls.fetch_add(1, Ordering::Relaxed);
             let status = response.status();
             // Only a refusal's headers are read (for rate limits).
@@ -135,6 +148,17 @@ impl GitHubApi {
                 })
             })
     }
+}
+
+/// The `Authorization` header of a token from a token source, marked sensitive so it is
+/// never printed.
+fn bearer(token: String) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if let Ok(mut value) = http::HeaderValue::from_str(&format!("Bearer {token}")) {
+        value.set_sensitive(true);
+        headers.insert(http::header::AUTHORIZATION, value);
+    }
+    headers
 }
 
 #[cfg(test)]

@@ -13,6 +13,15 @@ pub enum GitHubError {
     /// The environment's address or credentials cannot be used.
     #[error(transparent)]
     Setup(#[from] SetupError),
+    /// No token could be had for the call (its source's error says why; never a token).
+    #[error("failed to get a GitHub token for {route}")]
+    Token {
+        /// The route to be called.
+        route: String,
+        /// Why.
+        #[source]
+        source: super::TokenError,
+    },
     /// The call got no answer.
     #[error("failed to call the GitHub API at {route}")]
     Call {
@@ -109,7 +118,9 @@ impl GitHubError {
     /// parse.
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Call { .. } | Self::TimedOut { .. } | Self::Read { .. } => true,
+            Self::Call { .. } | Self::TimedOut { .. } | Self::Read { .. } | Self::Token { .. } => {
+                true
+            }
             Self::RateLimited { .. } => true,
             Self::Status { status, .. } => status.is_server_error(),
             Self::During { source, .. } => source.is_transient(),

@@ -7,10 +7,12 @@
 mod call;
 mod error;
 mod setup;
+mod token_source;
 mod trees;
 
 pub use error::GitHubError;
 pub use setup::{AppCredentials, NOT_AN_RSA_KEY, SetupError};
+pub use token_source::{TokenError, TokenFuture, TokenSource};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,6 +22,30 @@ use octocrab::Octocrab;
 use serde::Deserialize;
 
 use crate::key::{GITHUB_HOST, Repository};
+
+/// An octocrab builder for `base` (`https://api.github.com` when `None`) without retries: our
+/// own calls wait out rate limits, within a bound (`call.rs`), where octocrab's retry would
+/// call again at once on a 429.
+fn builder(
+    base: Option<&str>,
+) -> Result<
+    octocrab::OctocrabBuilder<
+        octocrab::NoSvc,
+        octocrab::DefaultOctocrabBuilderConfig,
+        octocrab::NoAuth,
+        octocrab::NotLayerReady,
+    >,
+    GitHubError,
+> {
+    let builder = Octocrab::builder()
+        .add_retry_config(octocrab::service::middleware::retry::RetryConfig::None);
+    match base {
+        Some(base) => Ok(builder.base_uri(base).map_err(SetupError::caused(format!(
+            "invalid GitHub API address {base:?}"
+        )))?),
+        None => Ok(builder),
+    }
+}
 
 /// A commit SHA as GitHub writes it (40 hex digits): anything else must not reach a URL.
 pub fn check_sha(sha: &str) -> Result<(), GitHubError> {
@@ -45,6 +71,8 @@ pub struct GitHubApi {
     calls: Arc<AtomicU64>,
     /// The most time one try of a call may take.
     call_timeout: Duration,
+    /// Where each call's token comes from, when it is not the client's own.
+    tokens: Option<Arc<dyn TokenSource>>,
 }
 
 /// A repository as the API describes it.
@@ -128,12 +156,29 @@ impl GitHubApi {
         } else {
             builder.build().map_err(SetupError::caused(CLIENT_FAILED))?
         };
-        Ok(Self {
+        Ok(Self::new(client, None))
+    }
+
+    /// A client of `base` (`https://api.github.com` when `None`) whose every call carries a
+    /// token from `tokens` (Octo STS, say), asked for before the call.
+    pub fn with_token_source(
+        base: Option<&str>,
+        tokens: Arc<dyn TokenSource>,
+    ) -> Result<Self, GitHubError> {
+        let client = builder(base)?
+            .build()
+            .map_err(SetupError::caused(CLIENT_FAILED))?;
+        Ok(Self::new(client, Some(tokens)))
+    }
+
+    fn new(client: Octocrab, tokens: Option<Arc<dyn TokenSource>>) -> Self {
+        Self {
             client: Arc::new(client),
             max_wait: DEFAULT_MAX_RATE_LIMIT_WAIT,
             calls: Arc::default(),
             call_timeout: call::CALL_TIMEOUT,
-        })
+            tokens,
+        }
     }
 
     /// The same client, each try of a call bounded by `call_timeout`.

@@ -1,13 +1,14 @@
 //! A fake GitHub API on a loopback port: a repository, its default branch, and Git Trees
 //! answered like GitHub's (recursive listings cut short with `truncated: true` beyond a
-//! limit), with rate-limited answers on request and every call counted. Shared by the resync's
+//! limit), with rate-limited answers on request and every call counted (and its
+//! `Authorization` recorded). Shared by the resync's
 //! tests and its benchmark.
 
 #![allow(dead_code, unreachable_pub)]
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -46,6 +47,8 @@ pub struct FakeGitHub {
     pub truncated_answers: AtomicUsize,
     /// This many next calls are answered 403 with `X-RateLimit-Remaining: 0`.
     pub rate_limited: AtomicUsize,
+    /// The `Authorization` header of every call, in order (empty when there was none).
+    pub authorizations: Mutex<Vec<String>>,
 }
 
 fn object_sha(kind: &str, path: &str) -> String {
@@ -96,6 +99,7 @@ impl FakeGitHub {
             calls: AtomicUsize::new(0),
             truncated_answers: AtomicUsize::new(0),
             rate_limited: AtomicUsize::new(0),
+            authorizations: Mutex::default(),
         }
     }
 
@@ -105,6 +109,7 @@ impl FakeGitHub {
             .route("/repos/{owner}/{repo}", get(repository))
             .route("/repos/{owner}/{repo}/branches/{*branch}", get(branch))
             .route("/repos/{owner}/{repo}/git/trees/{sha}", get(tree))
+            .layer(axum::middleware::from_fn_with_state(self.clone(), record))
             .with_state(self.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -150,6 +155,22 @@ impl FakeGitHub {
                 .into_response()
         })
     }
+}
+
+/// Before every route: the call's `Authorization` recorded.
+async fn record(
+    State(fake): State<Arc<FakeGitHub>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let authorization = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    fake.authorizations.lock().unwrap().push(authorization);
+    next.run(request).await
 }
 
 fn not_found() -> Response {
