@@ -7,3 +7,8 @@ output "id" {
   description = "The dashboard's ID, `projects/PROJECT/dashboards/DASHBOARD`."
   value       = google_monitoring_dashboard.this.id
 }
+
+output "dashboard_json" {
+  description = "The same as json, under the reference's name."
+  value       = jsonencode(local.dashboard)
+}
