@@ -13,8 +13,8 @@ need CKV_GCP_29 and CKV_GCP_114 PASSED), 5 flags (the --flags of container args
 and the names in env/secret_env/regional_env, followed through locals, concat()
 and merge(), against `reconcilers <subcommand> --help`), 6 docs (the READMEs'
 inputs/outputs tables current, by modules/docs.py), and, for the repository's
-modules, 7 image (the Dockerfile's stages, non-root distroless runtime, and the
-binary's shared libraries all in distroless cc), 8 routes (the gateway module's
+modules, 7 image (the Dockerfile's and the crate recipe's stages, non-root distroless runtime,
+and the binary's shared libraries all in distroless cc), 8 routes (the gateway module's
 routes file, applied offline, read back by `reconcilers gateway --check`), 9 calls (local
 module calls give declared variables and every required one; module.X.Y names an output of
 X), and, for the repository's modules, 10 dashboard (the workqueue section applied offline
@@ -47,7 +47,7 @@ from checks.common import FIXTURES, module_dirs, parse_all  # noqa: E402
 from checks.dashboard import check_dashboard  # noqa: E402
 from checks.docs import check_docs  # noqa: E402
 from checks.flags import Binary, check_flags  # noqa: E402
-from checks.image import check_image  # noqa: E402
+from checks.image import CRATE_BUILD, check_image  # noqa: E402
 from checks.refs import check_refs  # noqa: E402
 from checks.routes import check_routes  # noqa: E402
 from checks.terraform import check_fmt, check_load  # noqa: E402
@@ -130,6 +130,8 @@ def self_test(binary):
                 res.errors)
         res = check_image(HERE.parent / "Dockerfile", binary.path)
         verdict(not res.errors, f"image passes on the repository's Dockerfile: {res.summary}", res.errors)
+        res = check_image(HERE / "image" / "crate.Dockerfile", binary.path, CRATE_BUILD)
+        verdict(not res.errors, f"image passes on the crate recipe: {res.summary}", res.errors)
     print("self-test passed" if ok else "self-test FAILED")
     return 0 if ok else 1
 
@@ -155,6 +157,9 @@ def main(argv=None):
     dockerfile = root.resolve().parent / "Dockerfile"
     if dockerfile.exists():
         results.append(check_image(dockerfile, Path(binary.path)))
+    recipe = root / "image" / "crate.Dockerfile"
+    if recipe.exists():
+        results.append(check_image(recipe, Path(binary.path), CRATE_BUILD))
     if (root / "gateway" / "routes").is_dir():
         results.append(check_routes(root.resolve(), binary.path))
     if (root / "dashboard" / "sections" / "workqueue").is_dir():
