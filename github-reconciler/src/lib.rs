@@ -63,7 +63,7 @@ pub use client::{GitHubClient, RequestCounts};
 pub use clients::{Clients, DEFAULT_API_URL};
 pub use entry::{DRAIN, Setup, SetupError, run, serve};
 pub use error::Error;
-pub use metrics::{DEFAULT_METRICS_PORT, Metrics, Outcome, serve_metrics};
+pub use metrics::{DEFAULT_METRICS_PORT, Metrics, serve_metrics};
 pub use octo_sts::{DEFAULT_OCTO_STS_URL, OctoSts, ScopedTokens};
 pub use reconcile::{DEFAULT_MAX_SNOOZE, GitHub, GitHubReconciler, record_sha};
 pub use reconciler::{Action, GitHubKey, Target};

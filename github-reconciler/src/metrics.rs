@@ -28,7 +28,7 @@ const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset
 
 /// How a reconcile ended, as its log line and its metric name it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// The reconciler answered an action (done, or a requeue it asked for).
     Done,
     /// A GitHub rate limit: the key is snoozed until it lifts.
@@ -41,7 +41,7 @@ pub enum Outcome {
 
 impl Outcome {
     /// Its name in logs and in the `outcome` label.
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Self::Done => "done",
             Self::RateLimited => "rate_limited",
@@ -99,15 +99,6 @@ impl Metrics {
             writes: self.writes.get(),
             rate_limited: self.rate_limited.get(),
         }
-    }
-
-    /// Reconciles that ended with `outcome` so far.
-    pub fn reconciles(&self, outcome: Outcome) -> u64 {
-        self.reconciles
-            .get_or_create(&OutcomeLabels {
-                outcome: outcome.label(),
-            })
-            .get()
     }
 
     /// Adds these counters to `registry`: `github_api_reads_total`,

@@ -57,25 +57,19 @@ impl SweepArgs {
     /// The sweep's GitHub client: the environment's token or App, else Octo STS tokens for
     /// the repository when an identity is given, else anonymous.
     fn github(&self) -> anyhow::Result<GitHubApi> {
-        let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
-        let Some(identity) = self
-            .octo_identity
-            .as_deref()
-            .filter(|_| !set("GITHUB_TOKEN") && !set("GITHUB_APP_ID"))
-        else {
-            return sweep_github(self.github_api.as_deref());
+        let tokens = match &self.octo_identity {
+            Some(identity) => {
+                let (owner, repo) = github::key::split_full_name(&self.repository)?;
+                let sts = github_reconciler::OctoSts::new(identity, &self.octo_sts_url);
+                Some(Arc::new(sts).tokens_for(github_reconciler::Scope::repo(owner, repo)))
+            }
+            None => None,
         };
-        let (owner, repo) = github::key::split_full_name(&self.repository)?;
-        let sts = Arc::new(github_reconciler::OctoSts::new(
-            identity,
-            &self.octo_sts_url,
-        ));
-        let tokens = sts.tokens_for(github_reconciler::Scope::repo(owner, repo));
-        info!(identity, repository = %self.repository, "GitHub tokens from Octo STS");
-        Ok(
-            GitHubApi::with_token_source(self.github_api.as_deref(), tokens)?
-                .with_max_rate_limit_wait(RATE_LIMIT_WAIT),
-        )
+        let api = GitHubApi::from_env_or(self.github_api.as_deref(), tokens)?;
+        if api.has_token_source() {
+            info!(identity = ?self.octo_identity, repository = %self.repository, "GitHub tokens from Octo STS");
+        }
+        Ok(api.with_max_rate_limit_wait(RATE_LIMIT_WAIT))
     }
 
     /// The schedule: `--schedule` once checked, else the period's.

@@ -110,13 +110,14 @@ impl GitHubApi {
             source,
         };
         let attempt = async {
+            let no_token = |source| GitHubError::Token {
+                route: route.to_owned(),
+                source,
+            };
             let headers = match &self.tokens {
-                Some(tokens) => Some(bearer(tokens.token().await.map_err(|source| {
-                    GitHubError::Token {
-                        route: route.to_owned(),
-                        source,
-                    }
-                })?)),
+                Some(tokens) => {
+                    Some(bearer(tokens.token().await.map_err(no_token)?).map_err(no_token)?)
+                }
                 None => None,
             };
             let response = self
@@ -151,14 +152,12 @@ impl GitHubApi {
 }
 
 /// The `Authorization` header of a token from a token source, marked sensitive so it is
-/// never printed.
-fn bearer(token: String) -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    if let Ok(mut value) = http::HeaderValue::from_str(&format!("Bearer {token}")) {
-        value.set_sensitive(true);
-        headers.insert(http::header::AUTHORIZATION, value);
-    }
-    headers
+/// never printed; a token that cannot be a header value is an error (naming no token).
+fn bearer(token: String) -> Result<HeaderMap, super::TokenError> {
+    let mut value = http::HeaderValue::from_str(&format!("Bearer {token}"))
+        .map_err(|_| "the token source gave a token that is not a valid header value")?;
+    value.set_sensitive(true);
+    Ok(HeaderMap::from_iter([(http::header::AUTHORIZATION, value)]))
 }
 
 #[cfg(test)]

@@ -122,24 +122,26 @@ impl GitHubApi {
     /// A client of `base` (`https://api.github.com` when `None`; a GitHub Enterprise or a
     /// local fake otherwise) with the credentials the environment gives.
     pub fn from_env(base: Option<&str>) -> Result<Self, GitHubError> {
+        Self::from_env_or(base, None)
+    }
+
+    /// The same, and when the environment gives no credentials (neither a GitHub App nor
+    /// `GITHUB_TOKEN`), every call carries a token from `tokens` (Octo STS, say), asked for
+    /// before the call; without either, calls are anonymous.
+    pub fn from_env_or(
+        base: Option<&str>,
+        tokens: Option<Arc<dyn TokenSource>>,
+    ) -> Result<Self, GitHubError> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        // Our own calls wait out rate limits, within a bound (`call.rs`); octocrab's retry
-        // would call again at once on a 429.
-        let mut builder = Octocrab::builder()
-            .add_retry_config(octocrab::service::middleware::retry::RetryConfig::None);
-        if let Some(base) = base {
-            builder = builder.base_uri(base).map_err(SetupError::caused(format!(
-                "invalid GitHub API address {base:?}"
-            )))?;
-        }
-        let client = if let Some(app) = AppCredentials::from_vars(var)? {
+        let builder = builder(base)?;
+        if let Some(app) = AppCredentials::from_vars(var)? {
             let installation: u64 = var("GITHUB_INSTALLATION_ID")
                 .ok_or_else(|| {
                     SetupError::new("GITHUB_APP_ID is set but GITHUB_INSTALLATION_ID is not")
                 })?
                 .parse()
                 .map_err(SetupError::caused("GITHUB_INSTALLATION_ID is not a number"))?;
-            builder
+            let client = builder
                 .app_from_rsa_pem(app.app_id.into(), app.pem)
                 .map_err(SetupError::caused(NOT_AN_RSA_KEY))?
                 .build()
@@ -147,28 +149,23 @@ impl GitHubApi {
                 .installation(installation.into())
                 .map_err(SetupError::caused(
                     "failed to set up the GitHub App installation",
-                ))?
-        } else if let Some(token) = var("GITHUB_TOKEN") {
-            builder
+                ))?;
+            return Ok(Self::new(client, None));
+        }
+        if let Some(token) = var("GITHUB_TOKEN") {
+            let client = builder
                 .personal_token(token)
                 .build()
-                .map_err(SetupError::caused(CLIENT_FAILED))?
-        } else {
-            builder.build().map_err(SetupError::caused(CLIENT_FAILED))?
-        };
-        Ok(Self::new(client, None))
+                .map_err(SetupError::caused(CLIENT_FAILED))?;
+            return Ok(Self::new(client, None));
+        }
+        let client = builder.build().map_err(SetupError::caused(CLIENT_FAILED))?;
+        Ok(Self::new(client, tokens))
     }
 
-    /// A client of `base` (`https://api.github.com` when `None`) whose every call carries a
-    /// token from `tokens` (Octo STS, say), asked for before the call.
-    pub fn with_token_source(
-        base: Option<&str>,
-        tokens: Arc<dyn TokenSource>,
-    ) -> Result<Self, GitHubError> {
-        let client = builder(base)?
-            .build()
-            .map_err(SetupError::caused(CLIENT_FAILED))?;
-        Ok(Self::new(client, Some(tokens)))
+    /// Whether its calls carry tokens from a token source.
+    pub fn has_token_source(&self) -> bool {
+        self.tokens.is_some()
     }
 
     fn new(client: Octocrab, tokens: Option<Arc<dyn TokenSource>>) -> Self {

@@ -9,10 +9,12 @@
 //! re-enqueue removes; never a dead letter missing from the listing. Keys that never
 //! dead-letter never touch it.
 
+use std::collections::HashSet;
+
 use tracing::warn;
 
 use super::write::{OnError, Write};
-use super::{Queue, QueueError, Read, key_name};
+use super::{MAX_WRITE_TRIES, Queue, QueueError, Read, key_name};
 use crate::entry::{DeadLetter, KeyRecord, QueuedEntry};
 use crate::key::encode_key;
 use crate::storage::{PutMode, list_all};
@@ -40,18 +42,16 @@ impl Queue {
             .await
             .map_err(|e| QueueError::storage("list", DEAD_LETTERS, e))?;
         let snapshot = self.snapshot().await?;
+        let busy: HashSet<&str> = (snapshot.queued.iter().map(|q| q.record.key.as_str()))
+            .chain(snapshot.in_progress.iter().map(|r| r.record.key.as_str()))
+            .collect();
         let mut count = 0;
-        let mut kept = Vec::new();
+        let mut kept = HashSet::new();
         for letter in &snapshot.dead {
-            let queued = snapshot.queued.iter().any(|q| q.record.key == letter.key);
-            let running = snapshot
-                .in_progress
-                .iter()
-                .any(|r| r.record.key == letter.key);
-            if !queued && !running && self.revive(letter).await? {
+            if !busy.contains(letter.key.as_str()) && self.revive(letter).await? {
                 count += 1;
             } else {
-                kept.push(dead_letter_name(&letter.key));
+                kept.insert(dead_letter_name(&letter.key));
             }
         }
         for entry in listed.iter().filter(|entry| !kept.contains(&entry.name)) {
@@ -104,21 +104,22 @@ impl Queue {
         .to_metadata();
         let failed = |e| QueueError::storage("list as a dead letter", &letter.key, e);
         let mut mode = PutMode::Create;
-        for _ in 0..2 {
+        let mut tries = 0;
+        loop {
             match self.storage().put(&name, &entry, mode).await {
                 Ok(_) => return Ok(()),
-                Err(e) if e.is_conflict() => {
-                    let Some(there) = self.storage().get(&name).await.map_err(failed)? else {
-                        mode = PutMode::Create;
-                        continue;
+                // An entry there already (an earlier dead letter's), or one changed or removed
+                // meanwhile: read what is there and write over it, a few times at most.
+                Err(e) if e.is_conflict() && tries + 1 < MAX_WRITE_TRIES => {
+                    tries += 1;
+                    mode = match self.storage().get(&name).await.map_err(failed)? {
+                        Some(there) => PutMode::Replace(there.generation),
+                        None => PutMode::Create,
                     };
-                    mode = PutMode::Replace(there.generation);
                 }
                 Err(e) => return Err(failed(e)),
             }
         }
-        // Another writer keeps changing the entry: it lists this key's dead letter already.
-        Ok(())
     }
 
     /// Removes `key`'s entry under `dead-letter/`, after its record let the dead letter go.
