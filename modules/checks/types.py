@@ -1,6 +1,9 @@
 """Terraform type constraints, for check 9 (calls): a variable's `type` parsed, and whether a
-literal value given to it fits, as Terraform would convert it. Expressions (`${...}`) are not
-known offline and always fit; so does anything given to `any`."""
+literal value given to it fits, as Terraform would convert it, with one strictness more: an
+object attribute the type does not declare is reported (Terraform drops it silently, which
+hides a misspelt argument). Expressions and templates (anything holding `${`) are not known
+offline and always fit; so does null (a variable's nullability is not checked) and anything
+given to `any`."""
 import re
 
 from .common import items, unq
@@ -105,16 +108,15 @@ def parse_type(text):
 
 
 def is_expression(value):
-    """Whether a parsed value is an expression (unknown offline) rather than a literal."""
-    return isinstance(value, str) and value.startswith("${")
+    """Whether a parsed value is an expression or a template (unknown offline) rather than a
+    literal."""
+    return isinstance(value, str) and "${" in value
 
 
 def misfits(value, typ, where):
     """Why `value` does not fit `typ` (messages naming `where`); empty when it fits."""
-    if typ.kind == "any" or is_expression(value):
+    if typ.kind == "any" or value is None or is_expression(value):
         return []
-    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], dict) and typ.kind in ("object", "map"):
-        value = value[0]  # checkov's parser wraps objects
     if typ.kind == "string":
         ok = isinstance(value, (str, int, float, bool))
     elif typ.kind == "number":

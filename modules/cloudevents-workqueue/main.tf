@@ -54,6 +54,7 @@ module "gateway" {
   image           = local.image
   args            = concat(["gateway"], local.route_args, ["--priority", tostring(var.priority)])
   secret_env      = var.github_credentials
+  env             = var.github_api_url == null ? {} : { GITHUB_API_URL = var.github_api_url }
   regional_env = {
     WORKQUEUE_SERVICE = var.workqueue.uris != null ? var.workqueue.uris : { for region, service in data.google_cloud_run_v2_service.receiver : region => service.uri }
   }

@@ -59,6 +59,12 @@ variable "path_patterns" {
   default     = []
 }
 
+variable "github_api_url" {
+  description = "With `repository`: the GitHub API's base URL (GitHub Enterprise); null for api.github.com."
+  type        = string
+  default     = null
+}
+
 variable "github_credentials" {
   description = "With `repository`: the gateway's GitHub API credentials from Secret Manager, by variable (GITHUB_TOKEN, or GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY and GITHUB_INSTALLATION_ID), for a push that lists only some of its commits; empty reads public repositories anonymously."
   type = map(object({

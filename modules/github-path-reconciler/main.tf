@@ -166,22 +166,22 @@ resource "google_cloud_scheduler_job" "resync" {
 // once here from this repository.
 module "system_image" {
   source = "../image"
-  count  = var.workqueue_image == null ? 1 : 0
 
+  image      = var.workqueue_image
   project_id = var.project_id
-  name       = "${var.name}-reconcilers"
+  name       = "${var.name}-resync"
   location   = var.primary-region
 }
 
 locals {
-  workqueue_image = var.workqueue_image != null ? var.workqueue_image : module.system_image[0].image
+  workqueue_image = module.system_image.image
 }
 
 // With a broker: the repository's pushes from it, through a gateway of this module's own, into
 // the workqueue (the same keys a webhook gateway's path route makes).
 module "push_events" {
   source = "../cloudevents-workqueue"
-  count  = var.broker != null ? 1 : 0
+  count  = var.broker != null && !var.paused ? 1 : 0
 
   project_id            = var.project_id
   name                  = "${substr(local.account_prefix, 0, 17)}-push"
@@ -197,6 +197,7 @@ module "push_events" {
   product               = var.product
   labels                = var.labels
   github_credentials    = var.github_credentials
+  github_api_url        = var.github_api_url
   notification_channels = var.notification_channels
   deletion_protection   = var.deletion_protection
 }

@@ -9,8 +9,8 @@ output "reconciler-uris" {
 }
 
 output "routes" {
-  description = "The push route for the gateway module's routes input (files a push to the default branch changed become keys at priority 100); empty while paused."
-  value = var.paused ? [] : [{
+  description = "The push route for the gateway module's routes input (files a push to the default branch changed become keys at priority 100); empty while paused, and with `broker` (the module takes the pushes from the broker itself)."
+  value = var.paused || var.broker != null ? [] : [{
     name          = var.name
     workqueue     = local.workqueue_name
     priority      = 100

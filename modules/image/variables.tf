@@ -1,3 +1,9 @@
+variable "image" {
+  description = "An image pushed already: the module builds nothing and answers it (so a module can take an optional image and call this one either way)."
+  type        = string
+  default     = null
+}
+
 variable "project_id" {
   description = "The project of the Artifact Registry repository the image is pushed to."
   type        = string
@@ -40,6 +46,17 @@ variable "build_args" {
   description = "Build arguments, such as CRATE (the crate's directory, relative to the context) and BIN (its binary) for the crate recipe."
   type        = map(string)
   default     = {}
+
+  validation {
+    condition     = alltrue([for k in keys(var.build_args) : can(regex("^[A-Za-z_][A-Za-z0-9_]*$", k))])
+    error_message = "Build argument names are letters, digits and underscores, not starting with a digit."
+  }
+}
+
+variable "platform" {
+  description = "The platform built for: Cloud Run runs linux/amd64 (ko's default too), whatever machine applies."
+  type        = string
+  default     = "linux/amd64"
 }
 
 variable "sources" {

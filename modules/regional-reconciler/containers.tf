@@ -3,7 +3,7 @@
 // ko builds the reference's Go sources. Its settings apply on top of the module's own.
 
 locals {
-  container = one([for name, c in var.containers : merge(c, { name = name })])
+  container = one(values(var.containers))
   source    = try(local.container.source, null)
   # The crate's directory in the build context, and its binary (default: that directory's
   # name, as a Go importpath names its command).
@@ -33,9 +33,10 @@ locals {
   port_name = try(local.container.ports[0].name, "h2c")
   limits    = try(local.container.resources.limits, null)
   resources = {
-    cpu      = local.limits != null ? local.limits.cpu : var.resources.cpu
-    memory   = local.limits != null ? local.limits.memory : var.resources.memory
-    cpu_idle = coalesce(try(local.container.resources.cpu_idle, null), var.resources.cpu_idle)
+    cpu               = local.limits != null ? local.limits.cpu : var.resources.cpu
+    memory            = local.limits != null ? local.limits.memory : var.resources.memory
+    cpu_idle          = coalesce(try(local.container.resources.cpu_idle, null), var.resources.cpu_idle)
+    startup_cpu_boost = coalesce(try(local.container.resources.startup_cpu_boost, null), true)
   }
 }
 
@@ -47,10 +48,7 @@ module "source_image" {
   name       = var.name
   location   = local.primary_region
   context    = local.source.working_dir
-  # The source's env (KEY=VALUE, ko's build environment in the reference) goes in as build
-  # arguments beside the crate recipe's own.
   build_args = merge(
-    { for kv in local.source.env : split("=", kv)[0] => join("=", slice(split("=", kv), 1, length(split("=", kv)))) },
     { CRATE = local.crate, BIN = local.binary },
     local.source.base_image != null ? { RUNTIME = local.source.base_image } : {},
   )

@@ -33,7 +33,7 @@ variable "image" {
 }
 
 variable "containers" {
-  description = "The reconciler's container, as the reference's regional-go-reconciler takes it: one entry whose `image` is pushed already, or whose `source` is built with Docker when Terraform applies (`working_dir` the build context, a crate or its Cargo workspace; `importpath` the crate's directory in it; `binary` default that directory's name; `base_image` the runtime image, default distroless cc). Its args, env (values, or Secret Manager references), regional-env, ports and resources apply on top of the module's own. Give this or `image`."
+  description = "The reconciler's container, as the reference's regional-go-reconciler takes it: one entry whose `image` is pushed already, or whose `source` is built with Docker when Terraform applies (`working_dir` the build context, a crate or its Cargo workspace; `importpath` the crate's directory in it; `binary` default that directory's name; `base_image` the runtime image, default distroless cc; ko's build `env` is refused). Its args, env (values, or Secret Manager references), regional-env, ports and resources apply on top of the module's own. Give this or `image`."
   type = map(object({
     image = optional(string)
     source = optional(object({
@@ -81,6 +81,16 @@ variable "containers" {
   validation {
     condition     = alltrue([for c in values(var.containers) : (c.image == null) != (c.source == null)])
     error_message = "Each container gives either an image (pushed already) or a source (built when Terraform applies), not both."
+  }
+
+  validation {
+    condition     = alltrue([for c in values(var.containers) : c.source == null || length(try(c.source.env, [])) == 0])
+    error_message = "A source's env (ko's build environment in the reference) is not taken: set Cargo's build settings in the crate's .cargo/config.toml."
+  }
+
+  validation {
+    condition     = alltrue(flatten([for c in values(var.containers) : [for e in c.env : (e.value == null) != (e.value_source == null)]]))
+    error_message = "Each container env entry gives a value or a value_source (a Secret Manager reference), not both and not neither."
   }
 }
 

@@ -47,7 +47,7 @@ resource "google_cloud_run_v2_service" "this" {
           memory = var.resources.memory
         }
         cpu_idle          = var.resources.cpu_idle
-        startup_cpu_boost = true
+        startup_cpu_boost = var.resources.startup_cpu_boost
       }
 
       dynamic "env" {

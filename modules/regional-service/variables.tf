@@ -74,11 +74,12 @@ variable "port_name" {
 }
 
 variable "resources" {
-  description = "CPU and memory limits of the container, and whether CPU is only allocated during requests."
+  description = "CPU and memory limits of the container, whether CPU is only allocated during requests, and whether it is boosted while the instance starts."
   type = object({
-    cpu      = optional(string, "1000m")
-    memory   = optional(string, "512Mi")
-    cpu_idle = optional(bool, true)
+    cpu               = optional(string, "1000m")
+    memory            = optional(string, "512Mi")
+    cpu_idle          = optional(bool, true)
+    startup_cpu_boost = optional(bool, true)
   })
   default = {}
 }

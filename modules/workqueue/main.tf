@@ -6,8 +6,9 @@
 
 locals {
   primary_region = coalesce(var.primary-region, keys(var.regions)[0])
-  batch_size     = coalesce(var.batch-size, ceil(var.concurrent-work / length(var.regions)))
-  labels         = merge(var.labels, { team = var.team, product = var.product })
+  # A global queue's limit is shared by the regions' dispatchers; a regional one is each's.
+  batch_size = coalesce(var.batch-size, var.scope == "regional" ? var.concurrent-work : ceil(var.concurrent-work / length(var.regions)))
+  labels     = merge(var.labels, { team = var.team, product = var.product })
   # The buckets: "global" => the multi-region, or region => that region. Each region's
   # processes use the bucket of their region, or the one global bucket.
   regional = var.scope == "regional"
@@ -68,10 +69,25 @@ resource "google_service_account" "reenqueue" {
   display_name = "${var.name} workqueue dead-letter re-enqueue"
 }
 
-// Before scope: one bucket, not keyed.
+// Before scope: one bucket, and its grants, not keyed.
 moved {
   from = google_storage_bucket.queue
   to   = google_storage_bucket.queue["global"]
+}
+
+moved {
+  from = google_storage_bucket_iam_member.queue["receiver"]
+  to   = google_storage_bucket_iam_member.queue["global-receiver"]
+}
+
+moved {
+  from = google_storage_bucket_iam_member.queue["dispatcher"]
+  to   = google_storage_bucket_iam_member.queue["global-dispatcher"]
+}
+
+moved {
+  from = google_storage_bucket_iam_member.queue["reenqueue"]
+  to   = google_storage_bucket_iam_member.queue["global-reenqueue"]
 }
 
 // The queue's processes read and write objects of its buckets only.

@@ -25,7 +25,7 @@ variable "regions" {
 }
 
 variable "primary-region" {
-  description = "The region of the dead-letter re-enqueue job; null for the first of regions."
+  description = "The region of a global queue's dead-letter re-enqueue job (a regional queue has one per region) and of the repository an image built from source goes to; null for the first of regions."
   type        = string
   default     = null
 }
@@ -37,7 +37,7 @@ variable "image" {
 }
 
 variable "concurrent-work" {
-  description = "Keys in progress at once across every region (the number of capacity slots)."
+  description = "Keys in progress at once (the number of capacity slots): across every region for a global queue, in each region for a regional one."
   type        = number
   validation {
     condition     = var.concurrent-work >= 1
@@ -46,7 +46,7 @@ variable "concurrent-work" {
 }
 
 variable "batch-size" {
-  description = "Keys one dispatch pass may start; null for concurrent-work divided by the number of regions, rounded up."
+  description = "Keys one dispatch pass may start; null for concurrent-work (divided by the number of regions, rounded up, for a global queue)."
   type        = number
   default     = null
   validation {
@@ -114,7 +114,7 @@ variable "receiver_ingress" {
 }
 
 variable "deletion_protection" {
-  description = "Refuse to destroy the services, the job and a bucket that still holds keys."
+  description = "Refuse to destroy the services, the jobs and a bucket that still holds keys."
   type        = bool
   default     = true
 }
